@@ -1,0 +1,84 @@
+"""One JSON error shape for the whole API: `{"error", "detail"}` (+ field messages)."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class APIError(exceptions.APIException):
+    """The project's exception: raise it with a status, a code and a text."""
+
+    def __init__(self, status_code: int, code: str, detail: str, extra: dict | None = None):
+        self.status_code = status_code
+        self.code = code
+        self.extra = extra or {}
+        super().__init__(detail=detail, code=code)
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [m for v in detail.values() for m in _flatten(v)]
+    if isinstance(detail, list):
+        return [m for v in detail for m in _flatten(v)]
+    return [str(detail)]
+
+
+def _summary(fields: dict) -> str:
+    parts = []
+    for name, messages in fields.items():
+        text = " ".join(_flatten(messages))
+        parts.append(text if name == "non_field_errors" else f"{name}: {text}")
+    return " ".join(parts) or "Invalid input."
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, APIError):
+        body = {"error": exc.code, "detail": str(exc.detail), **exc.extra}
+        return Response(body, status=exc.status_code)
+
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(
+            {"error": "server_error", "detail": "Internal server error."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = {"error": "validation_error", "detail": _summary(fields), "fields": fields}
+        # Field messages also at the top level, the shape DRF clients expect.
+        body.update({k: v for k, v in fields.items() if k not in body})
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        body = {"error": str(code), "detail": str(detail)}
+    response.data = body
+    return response
+
+
+def json_404(request, exception=None):
+    return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+
+
+def json_500(request):
+    return JsonResponse({"error": "server_error", "detail": "Internal server error."}, status=500)
+
+
+def json_400(request, exception=None):
+    return JsonResponse({"error": "bad_request", "detail": "Bad request."}, status=400)
+
+
+def json_403(request, exception=None):
+    return JsonResponse({"error": "permission_denied", "detail": "Forbidden."}, status=403)

@@ -1,0 +1,321 @@
+"""The central system's side of one station's OCPP-J 1.6 conversation.
+
+Built on `ocpp.v16.ChargePoint` (its `@on` routing, message classes and the
+1.6 schemas) with three things the package does not do right for a CSMS:
+unparseable frames are answered with a CALLERROR, error codes are spelled as
+OCPP-J 1.6 spells them, and calls to the station are sent exactly as given
+(key order kept) with late replies logged instead of mixed up.
+Payloads reach the handlers as the station sent them (camelCase): no key
+rewriting on the hot path.
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+
+from ocpp.messages import Call, CallError, CallResult
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint
+from ocpp.v16.enums import Action
+
+from billing import services as billing
+from ocpp_gateway import schemas
+from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.errors import CallErrorCode, OCPPCallError
+from ocpp_gateway.timefmt import format_time, parse_time, utcnow
+from ocpp_gateway.writer import committer
+from stations import services as stations
+from stations.models import MessageLog, StationEvent
+from stations.services import StationRef
+
+logger = logging.getLogger(__name__)
+
+_TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
+
+
+class ConnectionClosed(Exception):
+    """The station's socket closed."""
+
+
+class Frame:
+    """A parsed OCPP-J frame: a Call, CallResult or CallError of the ocpp package."""
+
+    @staticmethod
+    def parse(raw: str) -> Call | CallResult | CallError:
+        try:
+            data = json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Frame is not valid JSON.") from exc
+        if not isinstance(data, list) or len(data) < 3:
+            raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "Frame must be a JSON array [type, id, ...].")
+        kind, unique_id = data[0], data[1]
+        if not isinstance(unique_id, str) or not unique_id or len(unique_id) > 36:
+            raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "UniqueId must be a string of 1-36 characters.")
+        if kind == 2 and len(data) == 4 and isinstance(data[2], str):
+            if not isinstance(data[3], dict):
+                raise OCPPCallError(
+                    CallErrorCode.FORMATION_VIOLATION, "Payload must be a JSON object.", unique_id=unique_id
+                )
+            return Call(unique_id, data[2], data[3])
+        if kind == 3 and len(data) == 3:
+            return CallResult(unique_id, data[2])
+        if kind == 4 and len(data) in (4, 5):
+            return CallError(unique_id, data[2], data[3], data[4] if len(data) == 5 else {})
+        raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "Frame does not match CALL, CALLRESULT or CALLERROR.")
+
+
+def _unique_id_of(raw: str) -> str:
+    try:
+        data = json.loads(raw)
+        if isinstance(data, list) and len(data) > 1 and isinstance(data[1], str):
+            return data[1][:36]
+    except (ValueError, TypeError):
+        pass
+    return "-1"
+
+
+class CentralSystem(ChargePoint):
+    """One connected station. `connection` needs `recv()` and `send()`."""
+
+    def __init__(self, station: StationRef, connection, on_boot=None):
+        super().__init__(station.station_id, connection, response_timeout=gateway_settings.CALL_TIMEOUT)
+        self.station = station
+        self._pending: dict[str, asyncio.Future] = {}
+        self._pending_action: dict[str, str] = {}
+        self._on_boot = on_boot
+        self.boot_status = None
+
+    # Framing ---------------------------------------------------------------
+
+    async def start(self):
+        while True:
+            raw = await self._connection.recv()
+            try:
+                await self.route_message(raw)
+            except ConnectionClosed:
+                raise
+            except Exception:
+                # Whatever a station sends must not end its conversation.
+                logger.exception("%s: failed to handle frame", self.id)
+
+    async def route_message(self, raw_msg):
+        try:
+            msg = Frame.parse(raw_msg)
+        except OCPPCallError as error:
+            unique_id = error.unique_id or _unique_id_of(raw_msg)
+            self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]})
+            await self._send_error(unique_id, "", error)
+            return
+
+        if isinstance(msg, Call):
+            self._log("in", 2, msg.action, msg.unique_id, msg.payload)
+            await self._handle_call(msg)
+            return
+
+        action = self._pending_action.get(msg.unique_id, "")
+        if isinstance(msg, CallResult):
+            self._log("in", 3, action, msg.unique_id, msg.payload)
+        else:
+            self._log(
+                "in",
+                4,
+                action,
+                msg.unique_id,
+                {"errorCode": msg.error_code, "errorDescription": msg.error_description, "errorDetails": msg.error_details},
+            )
+        future = self._pending.get(msg.unique_id)
+        if future is None or future.done():
+            logger.info("%s: reply %s matches no call in flight (late?), logged only", self.id, msg.unique_id)
+            return
+        future.set_result(msg)
+
+    async def _handle_call(self, msg: Call) -> None:
+        try:
+            if msg.action not in schemas.STATION_ACTIONS:
+                if msg.action in schemas.CENTRAL_ACTIONS or msg.action in Action._value2member_map_:
+                    raise OCPPCallError(CallErrorCode.NOT_SUPPORTED, f"{msg.action} is not sent by a charge point.")
+                raise OCPPCallError(CallErrorCode.NOT_IMPLEMENTED, f"Unknown action {msg.action!r}.")
+            schemas.validate(msg.action, msg.payload)
+            handler = self.route_map[msg.action]["_on_action"]
+            response = await handler(msg.payload)
+            schemas.validate(msg.action, response, response=True)
+        except OCPPCallError as error:
+            await self._send_error(msg.unique_id, msg.action, error)
+            return
+        except ConnectionClosed:
+            raise
+        except Exception:
+            logger.exception("%s: %s handler failed", self.id, msg.action)
+            await self._send_error(
+                msg.unique_id, msg.action, OCPPCallError(CallErrorCode.INTERNAL_ERROR, "Internal error.")
+            )
+            return
+        result = msg.create_call_result(response)
+        await self._send(result.to_json())
+        self._log("out", 3, msg.action, msg.unique_id, response)
+        after = self.route_map[msg.action].get("_after_action")
+        if after is not None:
+            after(msg.payload)
+
+    async def _send_error(self, unique_id: str, action: str, error: OCPPCallError) -> None:
+        frame = CallError(unique_id, str(error.code), error.description, error.details)
+        await self._send(frame.to_json())
+        self._log(
+            "out",
+            4,
+            action,
+            unique_id,
+            {"errorCode": str(error.code), "errorDescription": error.description, "errorDetails": error.details},
+        )
+
+    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload) -> None:
+        row = MessageLog(
+            station_id=self.station.station_id,
+            direction=direction,
+            message_type=_TYPE_NAMES.get(kind, "INVALID"),
+            action=action,
+            unique_id=unique_id,
+            payload=payload,
+            created_at=utcnow(),
+        )
+        committer().submit(lambda batch: batch.add(row))
+
+    # Calls to the station ----------------------------------------------------
+
+    async def call_raw(self, action: str, payload: dict, timeout: float) -> CallResult | CallError:
+        """Send one CALL exactly as given and wait for its reply.
+
+        Raises TimeoutError (no reply in time) or ConnectionClosed."""
+        unique_id = str(uuid.uuid4())
+        future = asyncio.get_running_loop().create_future()
+        self._pending[unique_id] = future
+        self._pending_action[unique_id] = action
+        try:
+            await self._send(Call(unique_id, action, payload).to_json())
+            self._log("out", 2, action, unique_id, payload)
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(unique_id, None)
+            # Keep the action name a while so a late reply is logged with it.
+            asyncio.get_running_loop().call_later(300, self._pending_action.pop, unique_id, None)
+
+    def fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed())
+
+    # Station -> central system: the ten actions -------------------------------
+
+    async def _db(self, unit):
+        return await committer().run(unit)
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, payload):
+        now = utcnow()
+        status = await self._db(lambda b: stations.station_boot(station_pk=self.station.pk, info=payload, now=now))
+        self.boot_status = status
+        return {"status": status, "currentTime": format_time(now), "interval": gateway_settings.HEARTBEAT_INTERVAL}
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, payload):
+        # Only once the station has its BootNotification answer.
+        if self._on_boot is not None:
+            self._on_boot(self.boot_status)
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, payload):
+        return {"currentTime": format_time(utcnow())}
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, payload):
+        now = utcnow()
+        timestamp = parse_time(payload["timestamp"]) if payload.get("timestamp") else None
+        await self._db(
+            lambda b: stations.connector_status_record(
+                batch=b, station_pk=self.station.pk, payload=payload, timestamp=timestamp, now=now
+            )
+        )
+        return {}
+
+    @on(Action.authorize)
+    async def on_authorize(self, payload):
+        now = utcnow()
+        info = await self._db(
+            lambda b: stations.id_tag_authorize(station_pk=self.station.pk, id_tag=payload["idTag"], now=now)
+        )
+        return {"idTagInfo": info}
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, payload):
+        now = utcnow()
+        result = await self._db(
+            lambda b: billing.transaction_start(
+                station_pk=self.station.pk,
+                connector_id=payload["connectorId"],
+                id_tag=payload["idTag"],
+                meter_start=payload["meterStart"],
+                timestamp=parse_time(payload["timestamp"]),
+                reservation_id=payload.get("reservationId"),
+                now=now,
+            )
+        )
+        return {"transactionId": result.transaction_id, "idTagInfo": result.id_tag_info}
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, payload):
+        for entry in payload["meterValue"]:
+            parse_time(entry["timestamp"])  # a bad time is the station's error, not ours
+        await self._db(
+            lambda b: billing.meter_values_record(
+                batch=b,
+                station_pk=self.station.pk,
+                connector_id=payload["connectorId"],
+                transaction_id=payload.get("transactionId"),
+                meter_values=payload["meterValue"],
+                parse_time=parse_time,
+            )
+        )
+        return {}
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, payload):
+        now = utcnow()
+        info = await self._db(
+            lambda b: billing.transaction_stop(
+                station_pk=self.station.pk,
+                transaction_id=payload["transactionId"],
+                id_tag=payload.get("idTag"),
+                meter_stop=payload["meterStop"],
+                timestamp=parse_time(payload["timestamp"]),
+                reason=payload.get("reason", ""),
+                transaction_data=payload.get("transactionData"),
+                payload=payload,
+                parse_time=parse_time,
+                now=now,
+            )
+        )
+        return {"idTagInfo": info} if info else {}
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, payload):
+        now = utcnow()
+        return await self._db(
+            lambda b: stations.data_transfer_record(station_pk=self.station.pk, payload=payload, now=now)
+        )
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, payload):
+        await self._event(StationEvent.Kind.DIAGNOSTICS, payload["status"])
+        return {}
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, payload):
+        await self._event(StationEvent.Kind.FIRMWARE, payload["status"])
+        return {}
+
+    async def _event(self, kind: str, status: str) -> None:
+        now = utcnow()
+        await self._db(
+            lambda b: stations.station_event_record(station_pk=self.station.pk, kind=kind, status=status, now=now)
+        )

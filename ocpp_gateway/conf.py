@@ -1,0 +1,29 @@
+"""The gateway's settings: `settings.OCPP` over these defaults (like DRF's api_settings)."""
+
+from django.conf import settings
+
+DEFAULTS = {
+    "UNKNOWN_STATIONS": "accept",
+    "HEARTBEAT_INTERVAL": 300,
+    "CALL_TIMEOUT": 30.0,
+    "MESSAGE_LOG_DAYS": 30,
+    "METRICS_TOKEN": "",
+    # Frames larger than this are refused with close code 1009.
+    "MAX_FRAME_BYTES": 1024 * 1024,
+    # How often presence (last seen) is flushed and a process proves it lives.
+    "PRESENCE_FLUSH_SECONDS": 10,
+    # A process whose liveness key is older than this is considered dead.
+    "PRESENCE_PROCESS_TTL": 30,
+    # Most frames committed in one group-commit transaction.
+    "MAX_BATCH": 500,
+}
+
+
+class _GatewaySettings:
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(name)
+        return getattr(settings, "OCPP", {}).get(name, DEFAULTS[name])
+
+
+gateway_settings = _GatewaySettings()

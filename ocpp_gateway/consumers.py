@@ -1,0 +1,225 @@
+"""The Channels consumer for `ws://HOST/ws/{station_id}`: a thin adapter from
+Channels to `CentralSystem` (an `ocpp` ChargePoint), plus the station's
+command queue fed over the channel layer."""
+
+import asyncio
+import base64
+import binascii
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from ocpp.messages import CallError
+
+from ocpp_gateway import presence
+from ocpp_gateway.chargepoint import CentralSystem, ConnectionClosed
+from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.writer import committer
+from stations.services import station_for_connection, station_password_ok
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+# Password hashing is slow by design; keep it off the event loop and off the
+# writer thread.
+_auth_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-auth")
+_CLOSED = object()
+
+
+def station_id_valid(station_id: str) -> bool:
+    return 1 <= len(station_id) <= 48 and station_id.isprintable() and "/" not in station_id
+
+
+def basic_credentials(scope) -> tuple[str, str] | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, encoded = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return (user, password) if sep else None
+    return None
+
+
+class _Connection:
+    """What `ocpp`'s ChargePoint talks to: `recv()` and `send()`."""
+
+    def __init__(self, consumer: "StationConsumer"):
+        self.consumer = consumer
+        self.inbox: asyncio.Queue = asyncio.Queue()
+
+    async def recv(self) -> str:
+        raw = await self.inbox.get()
+        if raw is _CLOSED:
+            raise ConnectionClosed()
+        return raw
+
+    async def send(self, text: str) -> None:
+        if self.consumer.closed:
+            raise ConnectionClosed()
+        await self.consumer.send(text_data=text)
+
+
+class StationConsumer(AsyncWebsocketConsumer):
+    station = None
+    closed = False
+    cp = None
+
+    async def connect(self):
+        station_id = self.scope["url_route"]["kwargs"]["station_id"]
+        if not station_id_valid(station_id) or SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            await self.close()
+            return
+        station = await committer().call(
+            partial(station_for_connection, station_id=station_id, unknown_policy=gateway_settings.UNKNOWN_STATIONS)
+        )
+        if station is None:
+            await self.close()
+            return
+        if station.password_hash:
+            credentials = basic_credentials(self.scope)
+            ok = credentials is not None and credentials[0] == station_id
+            if ok:
+                ok = await asyncio.get_running_loop().run_in_executor(
+                    _auth_pool, station_password_ok, station.password_hash, credentials[1]
+                )
+            if not ok:
+                logger.warning("Station %s refused: bad or missing credentials", station_id)
+                await self.close()
+                return
+        self.station = station
+        # A new connection replaces the old one, in whichever process it is.
+        await self.channel_layer.group_send(
+            station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
+        )
+        await self.channel_layer.group_add(station.group_name, self.channel_name)
+        await self.accept(SUBPROTOCOL)
+        await presence.register(station_id, self.channel_name)
+
+        self.connection = _Connection(self)
+        self.cp = CentralSystem(station, self.connection, on_boot=self._after_boot)
+        self.commands: asyncio.Queue = asyncio.Queue()
+        self.cp_task = asyncio.create_task(self.cp.start())
+        self.command_task = asyncio.create_task(self._run_commands())
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.cp is None:
+            return
+        data = text_data if text_data is not None else bytes_data
+        if len(data) > gateway_settings.MAX_FRAME_BYTES // 4 and (
+            len(data.encode() if isinstance(data, str) else data) > gateway_settings.MAX_FRAME_BYTES
+        ):
+            await self.close(code=1009)
+            return
+        presence.touch(self.station.station_id)
+        if bytes_data is not None:
+            try:
+                data = bytes_data.decode("utf-8")
+            except UnicodeDecodeError:
+                data = "\x00"  # not JSON: answered with FormationViolation
+        self.connection.inbox.put_nowait(data)
+
+    async def disconnect(self, code):
+        if self.station is None:
+            return
+        # Frames already received (a reply just before a Reset's disconnect, a
+        # StopTransaction) are still handled before the conversation ends.
+        self.connection.inbox.put_nowait(_CLOSED)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.cp_task), timeout=10)
+        except (TimeoutError, ConnectionClosed, asyncio.CancelledError):
+            pass
+        except Exception:
+            logger.exception("%s: conversation ended with an error", self.station.station_id)
+        self.closed = True
+        self.cp.fail_pending()
+        self.commands.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.command_task), timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        for task in (self.cp_task, self.command_task):
+            task.cancel()
+        await self.channel_layer.group_discard(self.station.group_name, self.channel_name)
+        await presence.unregister(self.station.station_id, self.channel_name)
+
+    # Channel-layer events ------------------------------------------------------
+
+    async def ocpp_replaced(self, event):
+        if event["channel"] != self.channel_name:
+            logger.info("%s: replaced by a new connection", self.station.station_id)
+            await self.close(code=4000)
+
+    async def ocpp_command(self, event):
+        """A command for this station: queue it (one call in flight) and say so."""
+        reply_to = event.get("reply_to")
+        if self.closed:
+            await self._reply(reply_to, {"type": "ocpp.command.result", "status": "disconnected"})
+            return
+        self.commands.put_nowait(event)
+        if reply_to:
+            await self._reply(reply_to, {"type": "ocpp.command.queued", "position": self.commands.qsize()})
+
+    async def _reply(self, channel: str | None, message: dict) -> None:
+        if channel:
+            try:
+                await self.channel_layer.send(channel, message)
+            except Exception:
+                logger.warning("Could not answer %s", channel, exc_info=True)
+
+    async def _run_commands(self):
+        while True:
+            event = await self.commands.get()
+            if event is None:
+                break
+            result = await self._execute(event)
+            await self._reply(event.get("reply_to"), result)
+        # Closed: whatever still waits in the queue fails now, not at its timeout.
+        while not self.commands.empty():
+            event = self.commands.get_nowait()
+            if event is not None:
+                await self._reply(event.get("reply_to"), {"type": "ocpp.command.result", "status": "disconnected"})
+
+    async def _execute(self, event) -> dict:
+        from ocpp_gateway.commands import command_result_record
+
+        action, payload = event["action"], event["payload"]
+        timeout = event.get("timeout") or gateway_settings.CALL_TIMEOUT
+        try:
+            reply = await self.cp.call_raw(action, payload, timeout)
+        except TimeoutError:
+            return {"type": "ocpp.command.result", "status": "timeout"}
+        except ConnectionClosed:
+            return {"type": "ocpp.command.result", "status": "disconnected"}
+        if isinstance(reply, CallError):
+            return {
+                "type": "ocpp.command.result",
+                "status": "call_error",
+                "error_code": reply.error_code,
+                "error_description": reply.error_description,
+                "error_details": reply.error_details,
+            }
+        try:
+            await committer().run(
+                lambda b: command_result_record(
+                    station_pk=self.station.pk, action=action, request=payload, response=reply.payload
+                )
+            )
+        except Exception:
+            logger.exception("%s: recording the %s result failed", self.station.station_id, action)
+        return {"type": "ocpp.command.result", "status": "ok", "response": reply.payload}
+
+    def _after_boot(self, status: str) -> None:
+        """What an operator expects once a station is accepted: its connectors'
+        status and its configuration, asked for without blocking its own messages."""
+        if status != "Accepted":
+            return
+        for action, payload in (
+            ("TriggerMessage", {"requestedMessage": "StatusNotification"}),
+            ("GetConfiguration", {}),
+        ):
+            self.commands.put_nowait({"action": action, "payload": payload, "reply_to": None})

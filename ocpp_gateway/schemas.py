@@ -1,0 +1,106 @@
+"""OCPP 1.6 JSON-schema validation with validators compiled once (fastjsonschema).
+
+The schemas are the ones the `ocpp` package ships. Schema failures map to the
+OCPP-J 1.6 error codes (the package uses other spellings, e.g. FormatViolation).
+"""
+
+import copy
+import functools
+import json
+import re
+from pathlib import Path
+
+import fastjsonschema
+import ocpp
+
+from ocpp_gateway.errors import CallErrorCode, OCPPCallError
+
+_SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
+
+# Lenient on purpose: real stations send times without zone or with odd
+# precision; we parse what we can (naive times are UTC) and reject only junk.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+
+_RULE_CODES = {
+    "required": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "minItems": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "maxItems": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
+    "type": CallErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "maxLength": CallErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "format": CallErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "additionalProperties": CallErrorCode.FORMATION_VIOLATION,
+}
+
+# Actions a station sends, and those the central system sends.
+STATION_ACTIONS = (
+    "Authorize",
+    "BootNotification",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+)
+CENTRAL_ACTIONS = (
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+)
+
+
+def _strip_multiple_of(node):
+    # The 1.6 schemas demand multipleOf 0.1 on charging rates; with binary
+    # floats that rejects valid values such as 21.4, so it is not enforced.
+    if isinstance(node, dict):
+        node.pop("multipleOf", None)
+        for value in node.values():
+            _strip_multiple_of(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_multiple_of(value)
+    return node
+
+
+@functools.cache
+def _validator(name: str):
+    schema = json.loads((_SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8-sig"))
+    schema = _strip_multiple_of(copy.deepcopy(schema))
+    schema.pop("$schema", None)
+    return fastjsonschema.compile(schema, formats={"date-time": _DATE_TIME.pattern})
+
+
+def validate(action: str, payload, *, response: bool = False) -> None:
+    """Validate a request (or response) payload; raise OCPPCallError with the 1.6 code."""
+    if not isinstance(payload, dict):
+        raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Payload must be a JSON object.")
+    try:
+        _validator(f"{action}Response" if response else action)(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        code = _RULE_CODES.get(exc.rule, CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
+        raise OCPPCallError(code, exc.message, {"path": exc.name}) from exc
+
+
+def warm_up() -> None:
+    """Compile every validator now, not on the first frame."""
+    for action in set(STATION_ACTIONS) | set(CENTRAL_ACTIONS):
+        _validator(action)
+        _validator(f"{action}Response")

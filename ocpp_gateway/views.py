@@ -1,0 +1,91 @@
+"""Gateway endpoints: live connections and commands to stations."""
+
+from asgiref.sync import async_to_sync
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evpower.api.errors import APIError
+from evpower.api.permissions import IsOperator
+from ocpp_gateway import presence, schemas
+from ocpp_gateway.commands import CommandFailed, command_send
+from ocpp_gateway.errors import OCPPCallError
+from stations.models import Station
+
+
+class ConnectionOutput(serializers.Serializer):
+    station_id = serializers.CharField()
+    connected_since = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+
+
+class ConnectionsView(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=ConnectionOutput(many=True))
+    def get(self, request):
+        connections = sorted(presence.connections(), key=lambda c: c["connected_since"], reverse=True)
+        return Response(connections)
+
+
+class SendCommandInput(serializers.Serializer):
+    station_id = serializers.CharField(max_length=48)
+    command = serializers.CharField(max_length=64)
+    payload = serializers.JSONField(default=dict)
+
+
+_FAILURES = {
+    "not_connected": (409, "not_connected", "The station is not connected."),
+    "disconnected": (409, "not_connected", "The station disconnected before answering."),
+    "timeout": (504, "timeout", "The station did not answer in time."),
+}
+
+
+def station_command(*, station: Station, action: str, payload: dict, timeout: float | None = None) -> dict:
+    """Send a command to a connected station; API errors for every failure."""
+    if presence.connection_get(station.station_id) is None:
+        raise APIError(409, "not_connected", "The station is not connected.")
+    try:
+        return async_to_sync(command_send)(
+            group_name=station.group_name, action=action, payload=payload, timeout=timeout
+        )
+    except CommandFailed as exc:
+        if exc.reason == "call_error":
+            raise APIError(
+                502,
+                "station_error",
+                f"{exc.error_code}: {exc.error_description}",
+                {"error_code": exc.error_code, "error_description": exc.error_description},
+            ) from exc
+        raise APIError(*_FAILURES[exc.reason]) from exc
+
+
+class SendCommandView(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        request=SendCommandInput,
+        responses=inline_serializer(
+            "SendCommandOutput", {"status": serializers.CharField(), "response": serializers.JSONField()}
+        ),
+    )
+    def post(self, request):
+        data = SendCommandInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        action, payload = data.validated_data["command"], data.validated_data["payload"]
+        if action not in schemas.CENTRAL_ACTIONS:
+            raise APIError(
+                400,
+                "unknown_command",
+                f"Unknown command {action!r}; one of: {', '.join(schemas.CENTRAL_ACTIONS)}.",
+            )
+        try:
+            schemas.validate(action, payload)
+        except OCPPCallError as exc:
+            raise APIError(400, "invalid_payload", f"{exc.code}: {exc.description}", {"fields": {"payload": [exc.description]}}) from exc
+        station = Station.objects.filter(station_id=data.validated_data["station_id"]).first()
+        if station is None:
+            raise APIError(404, "not_found", "Unknown station.")
+        response = station_command(station=station, action=action, payload=payload)
+        return Response({"status": response.get("status", "Accepted") if isinstance(response, dict) else "Accepted", "response": response})

@@ -1,0 +1,166 @@
+"""Group commit: the station hot path's database writes, many frames per transaction.
+
+Handlers hand a sync unit of work to `db_run`; one writer thread per process
+takes every unit queued meanwhile and runs them in one database transaction,
+then resolves each caller, so a frame is acknowledged only after its data is
+committed, without one ORM round trip (or commit) per frame on the event loop
+or on Django's single sync thread.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections, connections, transaction
+
+from ocpp_gateway.conf import gateway_settings
+
+logger = logging.getLogger(__name__)
+
+
+class Batch:
+    """What the units of one commit share: rows written in bulk at the end."""
+
+    def __init__(self) -> None:
+        self.rows: dict[type, list] = {}
+        self.flush_hooks: list[Callable[[Batch], None]] = []
+        # Work for the event loop once committed, e.g. ("limit_stop", station_id, tx_id).
+        self.after_commit: list[tuple] = []
+
+    def add(self, instance) -> None:
+        self.rows.setdefault(type(instance), []).append(instance)
+
+    def on_flush(self, hook: Callable[["Batch"], None]) -> None:
+        if hook not in self.flush_hooks:
+            self.flush_hooks.append(hook)
+
+    def flush(self) -> None:
+        for hook in self.flush_hooks:
+            hook(self)
+        for model, rows in self.rows.items():
+            model.objects.bulk_create(rows, batch_size=500)
+        self.rows.clear()
+
+
+Unit = Callable[[Batch], Any]
+
+
+class GroupCommitter:
+    def __init__(self) -> None:
+        self._pending: list[tuple[Unit, asyncio.Future | None]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
+
+    async def run(self, unit: Unit) -> Any:
+        """Run `unit(batch)` in the next commit; return its result once committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._enqueue(unit, future)
+        return await future
+
+    def submit(self, unit: Unit) -> None:
+        """Queue `unit` for the next commit without waiting for it (log rows)."""
+        self._enqueue(unit, None)
+
+    async def call(self, func: Callable[[], Any]) -> Any:
+        """Run a plain sync function (reads, connect-time lookups) on the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _guarded, func)
+
+    def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
+        self._pending.append((unit, future))
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                limit = gateway_settings.MAX_BATCH
+                batch, self._pending = self._pending[:limit], self._pending[limit:]
+                units = [unit for unit, _ in batch]
+                outcomes, after = await loop.run_in_executor(self._executor, _commit, units)
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future is None or future.done():
+                        if not ok and future is None:
+                            logger.error("Background write failed", exc_info=value)
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+                for item in after:
+                    _after_commit(item)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed."""
+        await self.run(lambda batch: None)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            if self._pending:
+                await self.drain()
+            self._task.cancel()
+        await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
+
+
+def _guarded(func: Callable[[], Any]) -> Any:
+    close_old_connections()
+    return func()
+
+
+def _commit(units: list[Unit]) -> tuple[list[tuple[bool, Any]], list[tuple]]:
+    """Run all units in one transaction; if that fails, each in its own."""
+    close_old_connections()
+    try:
+        batch = Batch()
+        with transaction.atomic():
+            results = [unit(batch) for unit in units]
+            batch.flush()
+        return [(True, r) for r in results], batch.after_commit
+    except Exception as exc:
+        if len(units) == 1:
+            logger.exception("Write failed")
+            return [(False, exc)], []
+    # One bad unit must not fail the frames it happened to share a commit with.
+    outcomes, after = [], []
+    for unit in units:
+        try:
+            close_old_connections()
+            batch = Batch()
+            with transaction.atomic():
+                result = unit(batch)
+                batch.flush()
+            outcomes.append((True, result))
+            after.extend(batch.after_commit)
+        except Exception as exc:
+            logger.exception("Write failed")
+            outcomes.append((False, exc))
+    return outcomes, after
+
+
+def _after_commit(item: tuple) -> None:
+    from ocpp_gateway.commands import after_commit_dispatch
+
+    try:
+        after_commit_dispatch(item)
+    except Exception:
+        logger.exception("After-commit action %s failed", item)
+
+
+_committers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
+
+
+def committer() -> GroupCommitter:
+    """The committer of the running event loop (one per process in production)."""
+    loop = asyncio.get_running_loop()
+    instance = _committers.get(loop)
+    if instance is None:
+        for stale in [lp for lp in _committers if lp.is_closed()]:
+            del _committers[stale]
+        instance = _committers[loop] = GroupCommitter()
+    return instance
