@@ -138,7 +138,9 @@ class Session(models.Model):
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="sessions")
     connector_id = models.PositiveIntegerField()
     id_tag = models.CharField(max_length=20)
-    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions")
+    tariff = models.ForeignKey(
+        Tariff, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions"
+    )
     tariff_snapshot = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.CREATED)
     limit_kwh = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)

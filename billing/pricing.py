@@ -151,10 +151,7 @@ class TariffSnapshot:
             raise PricingError(f"idle_grace_minutes must be an int >= 0: {grace!r}")
         if not isinstance(self.periods, list | tuple):
             raise PricingError(f"periods must be a list, not {self.periods!r}")
-        periods = tuple(
-            p if isinstance(p, TariffPeriod) else TariffPeriod.from_dict(p)
-            for p in self.periods
-        )
+        periods = tuple(p if isinstance(p, TariffPeriod) else TariffPeriod.from_dict(p) for p in self.periods)
         object.__setattr__(self, "periods", periods)
 
     @classmethod
@@ -206,9 +203,7 @@ def _seconds(delta: timedelta) -> Decimal:
 def _meter_points(
     readings: Sequence[MeterReading], start: datetime, end: datetime
 ) -> list[tuple[datetime, Decimal]]:
-    rows = [
-        (_utc(r.timestamp, "reading"), _decimal(r.energy_wh, "Wh")) for r in readings
-    ]
+    rows = [(_utc(r.timestamp, "reading"), _decimal(r.energy_wh, "Wh")) for r in readings]
     rows.sort(key=lambda row: row[0])  # stable: ties keep the caller's order
     baseline = max((t for t, _ in rows if t <= start), default=start)
     final = min((t for t, _ in rows if t >= end), default=end)
@@ -269,9 +264,7 @@ def price_session(
     end = max(_utc(ended_at, "ended_at"), start)
     points = _meter_points(readings, start, end)
     # A meter reset or a bogus sample must never give negative energy.
-    intervals = [
-        (t0, t1, max(w1 - w0, Decimal(0))) for (t0, w0), (t1, w1) in pairwise(points)
-    ]
+    intervals = [(t0, t1, max(w1 - w0, Decimal(0))) for (t0, w0), (t1, w1) in pairwise(points)]
     if charging_ended_at is not None:
         charge_end = _utc(charging_ended_at, "charging_ended_at")
     else:

@@ -175,9 +175,9 @@ def meter_rows(
             wh = _energy_wh(sample)
             if wh is not None and measurand.startswith("Energy"):
                 value, unit = _plain(wh), "Wh"
-                if not sample.get("phase") and sample.get("location", "Outlet") == "Outlet":
-                    if latest is None or ts >= latest[0]:
-                        latest = (ts, wh)
+                total = not sample.get("phase") and sample.get("location", "Outlet") == "Outlet"
+                if total and (latest is None or ts >= latest[0]):
+                    latest = (ts, wh)
             elif unit == "kWh" and measurand.startswith("Energy"):
                 value, unit = _scaled(value), "Wh"
             elif unit in ("kvarh",) and measurand.startswith("Energy"):
@@ -260,13 +260,17 @@ def _live_flush(batch) -> None:
                 batch.after_commit.append(("limit_stop", f"ocpp.station.{tx.station_id}", tx.pk))
             changed_sessions.append(session)
     Transaction.objects.bulk_update(changed_tx, ["last_meter_wh", "last_meter_at"])
-    Session.objects.bulk_update(changed_sessions, ["energy_kwh", "cost", "status", "limit_stop_sent_at", "updated_at"])
+    Session.objects.bulk_update(
+        changed_sessions, ["energy_kwh", "cost", "status", "limit_stop_sent_at", "updated_at"]
+    )
 
 
 def _limit_reached(session: Session) -> bool:
     if session.limit_kwh is not None and session.energy_kwh >= session.limit_kwh:
         return True
-    return bool(session.limit_amount is not None and session.tariff_snapshot and session.cost >= session.limit_amount)
+    return bool(
+        session.limit_amount is not None and session.tariff_snapshot and session.cost >= session.limit_amount
+    )
 
 
 def _session_price(
@@ -274,7 +278,10 @@ def _session_price(
 ) -> None:
     """Energy and cost of the session up to `ended_at` (live or final)."""
     if readings is None:
-        readings = [MeterReading(tx.started_at, Decimal(tx.meter_start)), MeterReading(ended_at, Decimal(meter_end))]
+        readings = [
+            MeterReading(tx.started_at, Decimal(tx.meter_start)),
+            MeterReading(ended_at, Decimal(meter_end)),
+        ]
     energy = max(Decimal(meter_end) - Decimal(tx.meter_start), Decimal(0)) / KWH
     session.energy_kwh = energy.quantize(Decimal("0.001"))
     if not session.tariff_snapshot:

@@ -13,8 +13,15 @@ def _assert_may_manage(*, actor: User, role: str) -> None:
         raise APIError(403, "permission_denied", "Only a superadmin manages admins and superadmins.")
 
 
-def user_create(*, actor: User, username: str, password: str, email: str = "",
-                role: str = Role.CLIENT, is_active: bool = True) -> User:
+def user_create(
+    *,
+    actor: User,
+    username: str,
+    password: str,
+    email: str = "",
+    role: str = Role.CLIENT,
+    is_active: bool = True,
+) -> User:
     _assert_may_manage(actor=actor, role=role)
     user = User(username=username, email=email, role=role, is_active=is_active)
     validate_password(password, user)

@@ -62,7 +62,9 @@ class Frame:
             return CallResult(unique_id, data[2])
         if kind == 4 and len(data) in (4, 5):
             return CallError(unique_id, data[2], data[3], data[4] if len(data) == 5 else {})
-        raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "Frame does not match CALL, CALLRESULT or CALLERROR.")
+        raise OCPPCallError(
+            CallErrorCode.PROTOCOL_ERROR, "Frame does not match CALL, CALLRESULT or CALLERROR."
+        )
 
 
 def _unique_id_of(raw: str) -> str:
@@ -122,7 +124,11 @@ class CentralSystem(ChargePoint):
                 4,
                 action,
                 msg.unique_id,
-                {"errorCode": msg.error_code, "errorDescription": msg.error_description, "errorDetails": msg.error_details},
+                {
+                    "errorCode": msg.error_code,
+                    "errorDescription": msg.error_description,
+                    "errorDetails": msg.error_details,
+                },
             )
         future = self._pending.get(msg.unique_id)
         if future is None or future.done():
@@ -134,7 +140,9 @@ class CentralSystem(ChargePoint):
         try:
             if msg.action not in schemas.STATION_ACTIONS:
                 if msg.action in schemas.CENTRAL_ACTIONS or msg.action in Action._value2member_map_:
-                    raise OCPPCallError(CallErrorCode.NOT_SUPPORTED, f"{msg.action} is not sent by a charge point.")
+                    raise OCPPCallError(
+                        CallErrorCode.NOT_SUPPORTED, f"{msg.action} is not sent by a charge point."
+                    )
                 raise OCPPCallError(CallErrorCode.NOT_IMPLEMENTED, f"Unknown action {msg.action!r}.")
             schemas.validate(msg.action, msg.payload)
             handler = self.route_map[msg.action]["_on_action"]
@@ -166,7 +174,11 @@ class CentralSystem(ChargePoint):
             4,
             action,
             unique_id,
-            {"errorCode": str(error.code), "errorDescription": error.description, "errorDetails": error.details},
+            {
+                "errorCode": str(error.code),
+                "errorDescription": error.description,
+                "errorDetails": error.details,
+            },
         )
 
     def _log(self, direction: str, kind: int, action: str, unique_id: str, payload) -> None:
@@ -213,9 +225,15 @@ class CentralSystem(ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(self, payload):
         now = utcnow()
-        status = await self._db(lambda b: stations.station_boot(station_pk=self.station.pk, info=payload, now=now))
+        status = await self._db(
+            lambda b: stations.station_boot(station_pk=self.station.pk, info=payload, now=now)
+        )
         self.boot_status = status
-        return {"status": status, "currentTime": format_time(now), "interval": gateway_settings.HEARTBEAT_INTERVAL}
+        return {
+            "status": status,
+            "currentTime": format_time(now),
+            "interval": gateway_settings.HEARTBEAT_INTERVAL,
+        }
 
     @after(Action.boot_notification)
     def after_boot_notification(self, payload):
@@ -317,5 +335,7 @@ class CentralSystem(ChargePoint):
     async def _event(self, kind: str, status: str) -> None:
         now = utcnow()
         await self._db(
-            lambda b: stations.station_event_record(station_pk=self.station.pk, kind=kind, status=status, now=now)
+            lambda b: stations.station_event_record(
+                station_pk=self.station.pk, kind=kind, status=status, now=now
+            )
         )

@@ -36,7 +36,13 @@ async def command_send(*, group_name: str, action: str, payload: dict, timeout: 
     reply_to = await layer.new_channel()
     await layer.group_send(
         group_name,
-        {"type": "ocpp.command", "action": action, "payload": payload, "reply_to": reply_to, "timeout": timeout},
+        {
+            "type": "ocpp.command",
+            "action": action,
+            "payload": payload,
+            "reply_to": reply_to,
+            "timeout": timeout,
+        },
     )
     try:
         ack = await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT)
@@ -77,6 +83,8 @@ def after_commit_dispatch(item: tuple) -> None:
 
 async def _limit_stop(group_name: str, transaction_id: int) -> None:
     try:
-        await command_send(group_name=group_name, action="RemoteStopTransaction", payload={"transactionId": transaction_id})
+        await command_send(
+            group_name=group_name, action="RemoteStopTransaction", payload={"transactionId": transaction_id}
+        )
     except CommandFailed as exc:
         logger.warning("Limit stop of transaction %s failed: %s", transaction_id, exc.reason)

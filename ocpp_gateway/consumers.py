@@ -38,7 +38,9 @@ def basic_credentials(scope) -> tuple[str, str] | None:
             if scheme.lower() != "basic":
                 return None
             try:
-                user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+                user, sep, password = (
+                    base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError):
                 return None
             return (user, password) if sep else None
@@ -75,7 +77,11 @@ class StationConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         station = await committer().call(
-            partial(station_for_connection, station_id=station_id, unknown_policy=gateway_settings.UNKNOWN_STATIONS)
+            partial(
+                station_for_connection,
+                station_id=station_id,
+                unknown_policy=gateway_settings.UNKNOWN_STATIONS,
+            )
         )
         if station is None:
             await self.close()
@@ -182,7 +188,9 @@ class StationConsumer(AsyncWebsocketConsumer):
         while not self.commands.empty():
             event = self.commands.get_nowait()
             if event is not None:
-                await self._reply(event.get("reply_to"), {"type": "ocpp.command.result", "status": "disconnected"})
+                await self._reply(
+                    event.get("reply_to"), {"type": "ocpp.command.result", "status": "disconnected"}
+                )
 
     async def _execute(self, event) -> dict:
         from ocpp_gateway.commands import command_result_record

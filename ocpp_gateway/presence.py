@@ -154,7 +154,11 @@ def connections() -> list[dict]:
     raw = client.hgetall(HASH_KEY)
     entries = [json.loads(v) for v in raw.values()]
     processes = sorted({e["process"] for e in entries})
-    alive = dict(zip(processes, client.mget([PROCESS_KEY.format(p) for p in processes]), strict=True)) if processes else {}
+    alive = (
+        dict(zip(processes, client.mget([PROCESS_KEY.format(p) for p in processes]), strict=True))
+        if processes
+        else {}
+    )
     live, dead = [], []
     for entry in entries:
         (live if alive.get(entry["process"]) else dead).append(entry)

@@ -83,9 +83,19 @@ class SendCommandView(APIView):
         try:
             schemas.validate(action, payload)
         except OCPPCallError as exc:
-            raise APIError(400, "invalid_payload", f"{exc.code}: {exc.description}", {"fields": {"payload": [exc.description]}}) from exc
+            raise APIError(
+                400,
+                "invalid_payload",
+                f"{exc.code}: {exc.description}",
+                {"fields": {"payload": [exc.description]}},
+            ) from exc
         station = Station.objects.filter(station_id=data.validated_data["station_id"]).first()
         if station is None:
             raise APIError(404, "not_found", "Unknown station.")
         response = station_command(station=station, action=action, payload=payload)
-        return Response({"status": response.get("status", "Accepted") if isinstance(response, dict) else "Accepted", "response": response})
+        return Response(
+            {
+                "status": response.get("status", "Accepted") if isinstance(response, dict) else "Accepted",
+                "response": response,
+            }
+        )

@@ -84,9 +84,7 @@ class Connector(models.Model):
 
     class Meta:
         ordering = ["station", "connector_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["station", "connector_id"], name="uniq_connector")
-        ]
+        constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="uniq_connector")]
 
     def __str__(self) -> str:
         return f"{self.station_id}/{self.connector_id}"

@@ -121,7 +121,9 @@ def data_transfer_record(*, station_pk: int, payload: dict, now: datetime) -> di
     handler = DATA_TRANSFER_HANDLERS.get(vendor_id)
     response = {"status": "UnknownVendorId"}
     if handler is not None:
-        status, data = handler(station_pk=station_pk, message_id=payload.get("messageId", ""), data=payload.get("data"))
+        status, data = handler(
+            station_pk=station_pk, message_id=payload.get("messageId", ""), data=payload.get("data")
+        )
         response = {"status": status, **({"data": data} if data is not None else {})}
     DataTransferRecord.objects.create(
         station_id=station_pk,

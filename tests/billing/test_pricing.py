@@ -55,9 +55,7 @@ def price(snapshot, readings, start, end, zone="UTC", **kwargs):
 def test_flat_tariff_simple_session():
     snapshot = tariff(price_per_kwh="0.30", price_per_minute="0.02", session_fee="0.50")
     start, end = at("2024-06-12 10:00"), at("2024-06-12 11:00")
-    bill = price(
-        snapshot, [(start, 0), (at("2024-06-12 10:30"), 4000), (end, 10000)], start, end
-    )
+    bill = price(snapshot, [(start, 0), (at("2024-06-12 10:30"), 4000), (end, 10000)], start, end)
     # 10 kWh * 0.30 = 3.00; 60 min * 0.02 = 1.20; fee 0.50 -> 4.70
     assert bill.energy_kwh == Decimal(10)
     assert bill.duration_seconds == 3600
@@ -73,9 +71,7 @@ def test_session_fee_only():
     snapshot = tariff(session_fee="1.50")
     start, end = at("2024-06-12 10:00"), at("2024-06-12 10:45")
     # every price but the fee is 0 -> 1.50, whatever happened
-    assert price(snapshot, [(start, 0), (end, 7000)], start, end).total == Decimal(
-        "1.50"
-    )
+    assert price(snapshot, [(start, 0), (end, 7000)], start, end).total == Decimal("1.50")
     empty = price(snapshot, [], start, end)
     assert empty.energy_kwh == 0 and empty.total == Decimal("1.50")
     backwards = price(snapshot, [(start, 0)], end, start)  # ended before it started
@@ -128,14 +124,10 @@ def test_first_matching_period_wins_and_whole_day_period():
     whole_day = period("00:00", "00:00", minute="0.5")
     start, end = at("2024-06-12 11:30"), at("2024-06-12 13:30")
     # 30 min * 0.5 + 60 min * 1 + 30 min * 0.5 = 15 + 60 + 15 = 90.00
-    bill = price(
-        tariff(price_per_minute="0.10", periods=[lunch, whole_day]), [], start, end
-    )
+    bill = price(tariff(price_per_minute="0.10", periods=[lunch, whole_day]), [], start, end)
     assert bill.total == Decimal("90.00")
     # whole day listed first covers lunch too: 120 min * 0.5 = 60.00
-    bill = price(
-        tariff(price_per_minute="0.10", periods=[whole_day, lunch]), [], start, end
-    )
+    bill = price(tariff(price_per_minute="0.10", periods=[whole_day, lunch]), [], start, end)
     assert bill.total == Decimal("60.00")
 
 
@@ -154,9 +146,7 @@ def test_idle_time_after_grace():
     assert bill.idle_cost == Decimal("10.00")
     # 5 kWh * 0.30 + 60 min * 0.05 + 10.00 = 1.50 + 3.00 + 10.00 = 14.50
     assert bill.total == Decimal("14.50")
-    explicit = price(
-        snapshot, readings, start, end, charging_ended_at=at("2024-06-12 10:45")
-    )
+    explicit = price(snapshot, readings, start, end, charging_ended_at=at("2024-06-12 10:45"))
     # 15 idle min - 10 grace = 5 min * 0.50 = 2.50; 1.50 + 3.00 + 2.50 = 7.00
     assert explicit.idle_minutes == Decimal(5)
     assert explicit.total == Decimal("7.00")
@@ -174,9 +164,7 @@ def test_idle_fee_follows_periods():
 
 
 def test_live_pricing_ends_at_latest_sample():
-    snapshot = tariff(
-        price_per_kwh="0.30", price_per_minute="0.05", idle_fee_per_minute="1"
-    )
+    snapshot = tariff(price_per_kwh="0.30", price_per_minute="0.05", idle_fee_per_minute="1")
     start, latest = at("2024-06-12 10:00"), at("2024-06-12 10:20")
     bill = price(snapshot, [(start, 0), (latest, 2000)], start, latest)
     # still charging, so no idle: 2 kWh * 0.30 + 20 min * 0.05 = 0.60 + 1.00 = 1.60
@@ -210,9 +198,7 @@ def test_rounding_half_up_once():
 
 def test_jpy_has_no_minor_unit():
     start, end = at("2024-06-12 10:00"), at("2024-06-12 11:00")
-    bill = price(
-        tariff("JPY", price_per_kwh="35"), [(start, 0), (end, 12300)], start, end
-    )
+    bill = price(tariff("JPY", price_per_kwh="35"), [(start, 0), (end, 12300)], start, end)
     # 12.3 kWh * 35 = 430.5 -> 431
     assert str(bill.total) == "431"
 
@@ -239,11 +225,7 @@ def test_quantize_money(amount, currency, expected):
 
 
 def test_currency_is_valid():
-    assert (
-        currency_is_valid("EUR")
-        and currency_is_valid("JPY")
-        and currency_is_valid("KWD")
-    )
+    assert currency_is_valid("EUR") and currency_is_valid("JPY") and currency_is_valid("KWD")
     assert not currency_is_valid("eur")
     assert not currency_is_valid("XYZ")
     assert not currency_is_valid(978)
@@ -261,9 +243,7 @@ def test_currency_is_valid():
     ],
 )
 def test_dst_change_night(start, end, minutes, expected):
-    snapshot = tariff(
-        price_per_minute="0.10", periods=[period("22:00", "06:00", minute="0.01")]
-    )
+    snapshot = tariff(price_per_minute="0.10", periods=[period("22:00", "06:00", minute="0.01")])
     bill = price(snapshot, [], at(start, BERLIN), at(end, BERLIN), zone="Europe/Berlin")
     assert bill.duration_seconds == minutes * 60
     assert bill.total == Decimal(expected)
@@ -296,9 +276,7 @@ SNAPSHOT = {
     "session_fee": "1",
     "idle_fee_per_minute": "0.10",
     "idle_grace_minutes": 15,
-    "periods": [
-        period("22:00", "06:00", days=[1, 2, 3, 4, 5], kwh="0.20", minute="0", idle="0")
-    ],
+    "periods": [period("22:00", "06:00", days=[1, 2, 3, 4, 5], kwh="0.20", minute="0", idle="0")],
 }
 
 
@@ -336,9 +314,7 @@ def test_snapshot_accepts_decimal_and_int():
         {"periods": [period("22:00", "6:00")]},
         {"periods": [period("22:00", "06:00", days=[0])]},
         {"periods": [period("22:00", "06:00", days=[])]},
-        {
-            "periods": [{"days": [1], "start": "22:00", "end": "06:00"}]
-        },  # prices missing
+        {"periods": [{"days": [1], "start": "22:00", "end": "06:00"}]},  # prices missing
     ],
 )
 def test_snapshot_rejects_bad_input(change):

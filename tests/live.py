@@ -1,0 +1,143 @@
+"""Real Daphne processes on free ports, sharing the test database."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.station import ws_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Server:
+    def __init__(self, env: dict):
+        self.port = _free_port()
+        self.env = env
+        full_env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "evpower.settings",
+            "DATABASE_URL": _test_database_url(),
+            "PYTHONUNBUFFERED": "1",
+            **{k: str(v) for k, v in env.items()},
+        }
+        self.log = open(ROOT / f".daphne-{self.port}.log", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--websocket_timeout",
+                "-1",
+                "evpower.asgi:application",
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, station_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{ws_path(station_id)}"
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited: {self.output()}")
+            try:
+                requests.get(self.url + "/health", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError(f"daphne did not start: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Die like a crashed process: no cleanup at all."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def _server_pool(django_db_setup, django_db_blocker):
+    pool: dict = {}
+    yield pool
+    for server in pool.values():
+        server.stop()
+
+
+@pytest.fixture
+def start_server(transactional_db, _server_pool):
+    """Start (or reuse) a Daphne process with extra environment variables.
+
+    `start_server(fresh=True, ...)` always starts a new one, stopped after the test."""
+    fresh_servers = []
+
+    def start(fresh: bool = False, **env) -> Server:
+        key = tuple(sorted(env.items()))
+        if fresh:
+            server = Server(env)
+            fresh_servers.append(server)
+            return server
+        server = _server_pool.get(key)
+        if server is None or not server.alive:
+            server = _server_pool[key] = Server(env)
+        return server
+
+    yield start
+    for server in fresh_servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
