@@ -1,0 +1,3 @@
+"""`/ocpp/transactions`: raw OCPP transactions (filled in as the views land)."""
+
+urlpatterns: list = []
