@@ -1,0 +1,1 @@
+"""Tariff and charging-session endpoints (being written)."""

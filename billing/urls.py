@@ -1,0 +1,3 @@
+"""Tariff and charging-session endpoints."""
+
+urlpatterns = []
