@@ -20,4 +20,8 @@ urlpatterns = [
     api_path("openapi.json", SpectacularJSONAPIView.as_view(), "openapi"),
     api_path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),
     path("", include("ocpp_gateway.urls")),
+    path("", include("stations.urls")),
+    path("", include("stations.control_urls")),
+    path("", include("billing.urls")),
+    path("", include("billing.transactions_api")),
 ]

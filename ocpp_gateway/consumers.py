@@ -12,7 +12,7 @@ from functools import partial
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
-from ocpp_gateway import presence
+from ocpp_gateway import housekeeping, presence
 from ocpp_gateway.chargepoint import CentralSystem, ConnectionClosed
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.writer import committer
@@ -105,6 +105,7 @@ class StationConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(station.group_name, self.channel_name)
         await self.accept(SUBPROTOCOL)
         await presence.register(station_id, self.channel_name)
+        housekeeping.ensure_running()
 
         self.connection = _Connection(self)
         self.cp = CentralSystem(station, self.connection, on_boot=self._after_boot)
