@@ -182,3 +182,142 @@ class MessageLog(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["station_id", "-created_at"], name="msglog_station_time")]
+
+
+# Central-system commands: what stations accepted -----------------------------
+
+
+class Reservation(models.Model):
+    """A ReserveNow sent by the central system. The pk is the OCPP reservationId."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+        USED = "used"
+        EXPIRED = "expired"
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField(max_length=20)
+    parent_id_tag = models.CharField(max_length=20, blank=True, default="")
+    expiry_date = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    # The station's own answer (Accepted, Occupied, Faulted...) or why none came.
+    station_status = models.CharField(max_length=32, blank=True, default="")
+    # The tag's owner when reserved: whose reservation a client sees.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reservations",
+    )
+    transaction_id = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expiry_date"], name="reservation_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk} {self.station_id}/{self.connector_id}"
+
+
+class ChargingProfilePurpose(models.TextChoices):
+    CHARGE_POINT_MAX = "ChargePointMaxProfile"
+    TX_DEFAULT = "TxDefaultProfile"
+    TX = "TxProfile"
+
+
+class ChargingProfileKind(models.TextChoices):
+    ABSOLUTE = "Absolute"
+    RECURRING = "Recurring"
+    RELATIVE = "Relative"
+
+
+class RecurrencyKind(models.TextChoices):
+    DAILY = "Daily"
+    WEEKLY = "Weekly"
+
+
+class ChargingProfile(models.Model):
+    """A stored OCPP charging profile, ready to install on stations."""
+
+    charging_profile_id = models.PositiveIntegerField(unique=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    purpose = models.CharField(max_length=32, choices=ChargingProfilePurpose.choices)
+    stack_level = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=ChargingProfileKind.choices)
+    recurrency_kind = models.CharField(max_length=16, choices=RecurrencyKind.choices, blank=True, default="")
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+    # The OCPP chargingSchedule object, camelCase as sent.
+    schedule = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"profile {self.charging_profile_id}"
+
+
+class InstalledChargingProfile(models.Model):
+    """A charging profile a station accepted, per connector (0 = whole station).
+
+    Keyed by the OCPP id rather than a foreign key: profiles sent through
+    send_command need not be stored ones."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="installed_profiles")
+    connector_id = models.PositiveIntegerField()
+    charging_profile_id = models.IntegerField()
+    purpose = models.CharField(max_length=32)
+    stack_level = models.IntegerField()
+    # The csChargingProfiles object as the station accepted it.
+    profile = models.JSONField()
+    installed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-installed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "connector_id", "charging_profile_id"], name="uniq_installed_profile"
+            )
+        ]
+
+
+class LocalAuthList(models.Model):
+    """A station's local authorisation list: what we want it to hold and what
+    it accepted. Entries are maps id_tag -> OCPP idTagInfo."""
+
+    station = models.OneToOneField(Station, on_delete=models.CASCADE, related_name="local_list")
+    entries = models.JSONField(default=dict, blank=True)
+    # The last listVersion the station accepted (0: none yet) and the list it
+    # holds since; None when unknown, so the next sync must be Full.
+    version = models.IntegerField(default=0)
+    accepted_entries = models.JSONField(null=True, blank=True)
+    # What GetLocalListVersion last reported, if asked.
+    reported_version = models.IntegerField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class AvailabilityRequest(models.Model):
+    """The availability last requested with ChangeAvailability and accepted (or
+    scheduled) by the station; its actual state comes from StatusNotification."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="availability_requests")
+    connector_id = models.PositiveIntegerField()
+    type = models.CharField(max_length=16)  # Operative / Inoperative
+    status = models.CharField(max_length=16)  # Accepted / Scheduled
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["station", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "connector_id"], name="uniq_availability_request")
+        ]
