@@ -4,6 +4,7 @@ With no variables set the server runs on SQLite and the in-memory channel
 layer with DEBUG on, so a newcomer needs nothing installed. See `.env.example`.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -89,8 +90,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # A file, not memory: the test suite's Daphne processes share it. Named
+    # per process so that parallel test runs never clobber each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test_db_{os.getpid()}.sqlite3")}
 else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -179,6 +183,10 @@ OCPP = {
     "CALL_TIMEOUT": env.float("OCPP_CALL_TIMEOUT", default=30),
     "MESSAGE_LOG_DAYS": env.int("OCPP_MESSAGE_LOG_DAYS", default=30),
     "METRICS_TOKEN": env.str("METRICS_TOKEN", default=""),
+    # Seconds; a process silent for longer is taken for dead and its
+    # stations drop out of the connection list.
+    "PRESENCE_PROCESS_TTL": env.int("OCPP_PRESENCE_PROCESS_TTL", default=30),
+    "PRESENCE_FLUSH_SECONDS": env.float("OCPP_PRESENCE_FLUSH_SECONDS", default=10),
 }
 if OCPP["UNKNOWN_STATIONS"] not in ("accept", "pending", "reject"):
     raise ImproperlyConfigured("OCPP_UNKNOWN_STATIONS must be accept, pending or reject.")

@@ -1,0 +1,108 @@
+"""Bad input from a station: answered with the right CALLERROR, connection lives."""
+
+import json
+
+import pytest
+
+from stations.models import MessageLog
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def assert_alive(station):
+    frame = await station.call("Heartbeat", {})
+    assert frame[0] == 3 and "currentTime" in frame[2]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "unique_id"),
+    [
+        ("not json at all", "FormationViolation", "-1"),
+        ('{"an": "object"}', "ProtocolError", "-1"),
+        ('[2, "only-two"]', "ProtocolError", "only-two"),
+        ('[7, "u1", "Heartbeat", {}]', "ProtocolError", "u1"),
+        ('[2, 42, "Heartbeat", {}]', "ProtocolError", "-1"),
+        ('[2, "u2", "Heartbeat", "payload"]', "FormationViolation", "u2"),
+    ],
+)
+async def test_non_ocpp_frame_gets_callerror_and_connection_lives(raw_station, raw, code, unique_id):
+    station = await raw_station()
+    await station.comm.send_to(text_data=raw)
+    frame = json.loads(await station.comm.receive_from())
+    assert frame[0] == 4
+    assert frame[1] == unique_id
+    assert frame[2] == code
+    await assert_alive(station)
+
+
+async def test_unknown_action_is_not_implemented(raw_station):
+    station = await raw_station()
+    frame = await station.call("MakeCoffee", {})
+    assert frame[2] == "NotImplemented"
+    await assert_alive(station)
+
+
+async def test_central_system_action_from_station_is_not_supported(raw_station):
+    station = await raw_station()
+    frame = await station.call("Reset", {"type": "Hard"})
+    assert frame[2] == "NotSupported"
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "code"),
+    [
+        ("StatusNotification", {"connectorId": 1, "status": "Available"}, "OccurenceConstraintViolation"),
+        (
+            "StatusNotification",
+            {"connectorId": "one", "errorCode": "NoError", "status": "Available"},
+            "TypeConstraintViolation",
+        ),
+        (
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"},
+            "PropertyConstraintViolation",
+        ),
+        ("Heartbeat", {"unexpected": True}, "FormationViolation"),
+        ("Authorize", {"idTag": "X" * 21}, "TypeConstraintViolation"),
+        ("MeterValues", {"connectorId": 1, "meterValue": []}, "OccurenceConstraintViolation"),
+    ],
+)
+async def test_schema_violation_gets_matching_1_6_error_code(raw_station, action, payload, code):
+    station = await raw_station()
+    frame = await station.call(action, payload)
+    assert frame[0] == 4
+    assert frame[2] == code
+    await assert_alive(station)
+
+
+async def test_oversized_frame_is_refused_with_1009(raw_station):
+    station = await raw_station()
+    big = json.dumps([2, "big", "DataTransfer", {"vendorId": "V", "data": "x" * (1024 * 1024 + 10)}])
+    await station.comm.send_to(text_data=big)
+    closed = await station.comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1009}
+
+
+async def test_frame_just_under_limit_is_accepted(raw_station):
+    station = await raw_station()
+    frame = await station.call("DataTransfer", {"vendorId": "V", "data": "x" * (1024 * 1024 - 200)})
+    assert frame[0] == 3 and frame[2] == {"status": "UnknownVendorId"}
+
+
+async def test_bad_frames_are_logged_in_and_out(raw_station):
+    station = await raw_station("CP-LOG")
+    await station.comm.send_to(text_data="garbage")
+    await station.comm.receive_from()
+    await assert_alive(station)
+    await station.comm.disconnect()
+    from ocpp_gateway.writer import committer
+
+    await committer().drain()
+    rows = [
+        (m.direction, m.message_type, m.action)
+        async for m in MessageLog.objects.filter(station_id="CP-LOG").order_by("created_at", "id")
+    ]
+    assert ("in", "INVALID", "") in rows
+    assert ("out", "CALLERROR", "") in rows
+    assert ("in", "CALL", "Heartbeat") in rows
+    assert ("out", "CALLRESULT", "Heartbeat") in rows
