@@ -1,3 +1,170 @@
-"""`/ocpp/transactions`: raw OCPP transactions (filled in as the views land)."""
+"""`/ocpp/transactions`: raw OCPP transactions, their meter values, and closing
+one the station abandoned."""
 
-urlpatterns: list = []
+import django_filters
+from django.db import transaction as db_transaction
+from django.db.models import F, Prefetch, QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+
+from billing.models import MeterValue, Transaction
+from billing.services import transaction_close
+from evpower.api.errors import APIError
+from evpower.api.permissions import IsAdmin, IsOperator
+from evpower.api.routes import api_path
+
+# Selectors --------------------------------------------------------------------
+
+
+def transaction_list() -> QuerySet[Transaction]:
+    """Newest first (ids come from a sequence), with station and session id in the same query."""
+    return (
+        Transaction.objects.select_related("station")
+        .annotate(session_pk=F("session__id"))
+        .order_by("-transaction_id")
+    )
+
+
+def transaction_get(*, transaction_id: int) -> Transaction | None:
+    return (
+        transaction_list()
+        .prefetch_related(Prefetch("meter_values", queryset=MeterValue.objects.order_by("timestamp", "id")))
+        .filter(pk=transaction_id)
+        .first()
+    )
+
+
+# Serializers ------------------------------------------------------------------
+
+
+class MeterValueOutput(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    measurand = serializers.CharField()
+    value = serializers.CharField(help_text="As sent; energy normalised to Wh.")
+    unit = serializers.CharField()
+    phase = serializers.CharField()
+    context = serializers.CharField()
+    location = serializers.CharField()
+
+
+class TransactionOutput(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    station_id = serializers.CharField(source="station.station_id")
+    connector_id = serializers.IntegerField()
+    id_tag = serializers.CharField()
+    meter_start = serializers.IntegerField(help_text="Wh")
+    meter_stop = serializers.IntegerField(allow_null=True, help_text="Wh")
+    started_at = serializers.DateTimeField()
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    stop_reason = serializers.CharField()
+    session = serializers.IntegerField(source="session_pk", allow_null=True, help_text="Session id.")
+
+
+class TransactionDetailOutput(TransactionOutput):
+    meter_values = MeterValueOutput(many=True, source="meter_values.all")
+
+
+class TransactionCloseInput(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=32,
+        default="Abandoned",
+        help_text="Stored as the stop reason (default Abandoned).",
+    )
+
+
+# Views ------------------------------------------------------------------------
+
+
+class TransactionFilter(django_filters.FilterSet):
+    station_id = django_filters.CharFilter(field_name="station__station_id")
+    id_tag = django_filters.CharFilter(lookup_expr="iexact")
+    # A choice, not a BooleanFilter: that one ignores values it cannot read
+    # (`open=maybe`) instead of refusing them.
+    open = django_filters.ChoiceFilter(choices=[("true", "true"), ("false", "false")], method="filter_open")
+
+    def filter_open(self, queryset, name, value):
+        return queryset.filter(stopped_at__isnull=value == "true")
+
+
+class TransactionListView(generics.ListAPIView):
+    """`GET /ocpp/transactions` (operator+), newest first."""
+
+    permission_classes = [IsOperator]
+    serializer_class = TransactionOutput
+    filterset_class = TransactionFilter
+
+    def get_queryset(self):
+        return transaction_list()
+
+
+# Transaction ids are 32-bit database integers: a larger one cannot exist,
+# and must not reach the database (out of range there is an error, not a miss).
+MAX_TRANSACTION_ID = 2**31 - 1
+
+
+def _transaction_or_404(transaction_id: str) -> Transaction:
+    pk = int(transaction_id)
+    tx = transaction_get(transaction_id=pk) if pk <= MAX_TRANSACTION_ID else None
+    if tx is None:
+        raise APIError(404, "not_found", "Unknown transaction.")
+    return tx
+
+
+class TransactionDetailView(generics.GenericAPIView):
+    """`GET /ocpp/transactions/{id}` (operator+), with its meter values."""
+
+    permission_classes = [IsOperator]
+    serializer_class = TransactionDetailOutput
+
+    @extend_schema(responses={200: TransactionDetailOutput, 404: OpenApiResponse(description="Unknown id.")})
+    def get(self, request, transaction_id: str):
+        return Response(TransactionDetailOutput(_transaction_or_404(transaction_id)).data)
+
+
+def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
+    """Close an open transaction without a word to the station, billed from
+    its last meter sample. APIError 409 when it is already closed."""
+    with db_transaction.atomic():
+        # Locked like the gateway's StopTransaction does, so a stop arriving
+        # at the same moment waits and then finds it closed (or the reverse).
+        tx = (
+            Transaction.objects.select_for_update(of=("self",))
+            .select_related("station")
+            .get(pk=transaction_id)
+        )
+        if not tx.is_open:
+            raise APIError(409, "conflict", "The transaction is already closed.")
+        transaction_close(transaction=tx, reason=reason, now=timezone.now())
+
+
+class TransactionCloseView(generics.GenericAPIView):
+    """`POST /ocpp/transactions/{id}/close` (admin+)."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = TransactionCloseInput
+
+    @extend_schema(
+        request=TransactionCloseInput,
+        responses={
+            200: TransactionDetailOutput,
+            404: OpenApiResponse(description="Unknown id."),
+            409: OpenApiResponse(description="Already closed."),
+        },
+    )
+    def post(self, request, transaction_id: str):
+        tx = _transaction_or_404(transaction_id)
+        data = TransactionCloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        transaction_close_abandoned(transaction_id=tx.pk, reason=data.validated_data["reason"])
+        return Response(TransactionDetailOutput(_transaction_or_404(transaction_id)).data)
+
+
+TRANSACTION = r"(?P<transaction_id>\d+)"
+
+urlpatterns = [
+    api_path("ocpp/transactions", TransactionListView.as_view(), "transaction-list"),
+    api_path(f"ocpp/transactions/{TRANSACTION}", TransactionDetailView.as_view(), "transaction-detail"),
+    api_path(f"ocpp/transactions/{TRANSACTION}/close", TransactionCloseView.as_view(), "transaction-close"),
+]

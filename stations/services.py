@@ -171,3 +171,180 @@ def stations_last_seen_update(*, seen: dict[str, datetime]) -> None:
 def id_tag_authorize(*, station_pk: int, id_tag: str, now: datetime) -> dict:
     """Authorize: the tag's idTagInfo."""
     return id_tag_info(id_tag=id_tag, now=now)
+
+
+# Management API ---------------------------------------------------------------
+# (Imported here, beside the functions that need them, to leave the gateway's
+# part of this module untouched.)
+import logging  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from asgiref.sync import async_to_sync  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import IntegrityError, transaction  # noqa: E402
+from django.db.models import ProtectedError, RestrictedError  # noqa: E402
+
+from ocpp_gateway.conf import gateway_settings  # noqa: E402
+from stations.models import MessageLog  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class StationIdTaken(Exception):
+    """Another station already has this id."""
+
+
+class StationInUse(Exception):
+    """The station has billing history (transactions, sessions) and cannot be deleted."""
+
+
+class IdTagTaken(Exception):
+    """Another tag already has this id (case-insensitively: OCPP's CiString)."""
+
+
+def station_create(
+    *,
+    station_id: str,
+    password: str | None = None,
+    registration_status: str = RegistrationStatus.ACCEPTED,
+    time_zone: str | None = None,
+    vendor: str = "",
+    model: str = "",
+    serial_number: str = "",
+) -> Station:
+    """Register a station; raises StationIdTaken."""
+    station = Station(
+        station_id=station_id,
+        registration_status=registration_status,
+        time_zone=time_zone or settings.TIME_ZONE,
+        vendor=vendor,
+        model=model,
+        serial_number=serial_number,
+    )
+    station.set_password(password)
+    try:
+        with transaction.atomic():
+            station.save()
+    except IntegrityError as exc:
+        raise StationIdTaken(station_id) from exc
+    return station
+
+
+STATION_EDITABLE = ("registration_status", "time_zone", "vendor", "model", "serial_number")
+
+
+def station_update(*, station: Station, data: dict) -> Station:
+    """Change a station's settings. `password` None or "" clears it; absent keeps it."""
+    fields = [name for name in STATION_EDITABLE if name in data]
+    for name in fields:
+        setattr(station, name, data[name])
+    if "password" in data:
+        station.set_password(data["password"])
+        fields.append("password_hash")
+    if fields:
+        station.save(update_fields=fields)
+    return station
+
+
+def station_delete(*, station: Station) -> None:
+    """Delete a station and drop its live connection; raises StationInUse.
+
+    A socket left open would keep writing rows for a primary key that no
+    longer exists, so the connection is closed once the delete is committed.
+    """
+    group_name = station.group_name
+    try:
+        with transaction.atomic():
+            station.delete()
+            transaction.on_commit(lambda: _station_disconnect(group_name=group_name))
+    except (ProtectedError, RestrictedError) as exc:
+        raise StationInUse(station.station_id) from exc
+
+
+def _station_disconnect(*, group_name: str) -> None:
+    # The consumer's "replaced" event closes every connection of the group
+    # whose channel differs from the one named: with none named, all of them.
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name, {"type": "ocpp.replaced", "channel": ""})
+    except Exception:
+        logger.warning("Could not disconnect %s", group_name, exc_info=True)
+
+
+ID_TAG_EDITABLE = ("id_tag", "owner", "status", "expiry_date", "parent_id_tag")
+
+
+def _id_tag_taken(id_tag: str, exclude_pk: int | None = None) -> bool:
+    return IdTag.objects.filter(id_tag__iexact=id_tag).exclude(pk=exclude_pk).exists()
+
+
+def id_tag_create(
+    *,
+    id_tag: str,
+    owner=None,
+    status: str = IdTagStatus.ACCEPTED,
+    expiry_date: datetime | None = None,
+    parent_id_tag: str = "",
+) -> IdTag:
+    """Add an id tag; raises IdTagTaken."""
+    if _id_tag_taken(id_tag):
+        raise IdTagTaken(id_tag)
+    try:
+        with transaction.atomic():
+            return IdTag.objects.create(
+                id_tag=id_tag,
+                owner=owner,
+                status=status,
+                expiry_date=expiry_date,
+                parent_id_tag=parent_id_tag or "",
+            )
+    except IntegrityError as exc:
+        raise IdTagTaken(id_tag) from exc
+
+
+def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
+    """Change an id tag (its id too); raises IdTagTaken."""
+    if "id_tag" in data and _id_tag_taken(data["id_tag"], exclude_pk=tag.pk):
+        raise IdTagTaken(data["id_tag"])
+    fields = [name for name in ID_TAG_EDITABLE if name in data]
+    for name in fields:
+        value = data[name]
+        setattr(tag, name, "" if name == "parent_id_tag" and value is None else value)
+    if fields:
+        try:
+            with transaction.atomic():
+                tag.save(update_fields=fields)
+        except IntegrityError as exc:
+            raise IdTagTaken(tag.id_tag) from exc
+    return tag
+
+
+def id_tag_delete(*, tag: IdTag) -> None:
+    # Transactions keep the tag as a string: deleting it loses no history.
+    tag.delete()
+
+
+MESSAGE_LOG_PRUNE_CHUNK = 5_000
+
+
+def message_log_prune(*, now: datetime, days: int | None = None) -> int:
+    """Delete message-log rows older than `days` (default OCPP_MESSAGE_LOG_DAYS).
+
+    Deletes in chunks, each its own short transaction, so pruning a huge
+    backlog never holds long locks against the gateway's inserts. Returns the
+    number of rows deleted.
+    """
+    if days is None:
+        days = int(gateway_settings.MESSAGE_LOG_DAYS)
+    cutoff = now - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(
+            MessageLog.objects.filter(created_at__lt=cutoff)
+            .order_by()
+            .values_list("pk", flat=True)[:MESSAGE_LOG_PRUNE_CHUNK]
+        )
+        if not ids:
+            return deleted
+        count, _ = MessageLog.objects.filter(pk__in=ids).delete()
+        deleted += count

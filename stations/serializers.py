@@ -1,0 +1,185 @@
+"""Input and output shapes of the station management API (SPEC "Resources")."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from evpower.models import User
+from ocpp_gateway.consumers import station_id_valid
+from stations import selectors
+from stations.models import IdTagStatus, MessageLog, RegistrationStatus, valid_time_zone
+
+# Stations ---------------------------------------------------------------------
+
+
+class ConnectorOutput(serializers.Serializer):
+    connector_id = serializers.IntegerField()
+    status = serializers.CharField()
+    error_code = serializers.CharField()
+    info = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class StationInput(serializers.Serializer):
+    """POST (all rules) and PATCH (partial; the id cannot change)."""
+
+    station_id = serializers.CharField(max_length=48, trim_whitespace=False)
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=128,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Basic-auth password of the station (stored hashed); null or empty clears it.",
+    )
+    registration_status = serializers.ChoiceField(
+        choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
+    )
+    time_zone = serializers.CharField(
+        max_length=64, default=lambda: settings.TIME_ZONE, help_text="IANA name, e.g. Europe/Berlin."
+    )
+    vendor = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    model = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    serial_number = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    def validate_station_id(self, value: str) -> str:
+        if self.instance is not None:
+            if value != self.instance.station_id:
+                # Presence, the message log and the station's own configuration
+                # all know it by this id: register a new station instead.
+                raise serializers.ValidationError("A station's id cannot be changed.")
+            return value
+        if not station_id_valid(value):
+            raise serializers.ValidationError("1 to 48 printable characters, no '/'.")
+        if selectors.station_get(station_id=value) is not None:
+            raise serializers.ValidationError("A station with this id already exists.")
+        return value
+
+    def validate_time_zone(self, value: str) -> str:
+        if not valid_time_zone(value):
+            raise serializers.ValidationError(f"Unknown time zone {value!r}: use an IANA name.")
+        return value
+
+
+class StationOutput(serializers.Serializer):
+    """Needs `presence` in its context: station id -> live presence entry."""
+
+    station_id = serializers.CharField()
+    registration_status = serializers.ChoiceField(choices=RegistrationStatus.choices)
+    time_zone = serializers.CharField()
+    vendor = serializers.CharField()
+    model = serializers.CharField()
+    serial_number = serializers.CharField()
+    firmware_version = serializers.CharField()
+    has_password = serializers.SerializerMethodField()
+    online = serializers.SerializerMethodField()
+    last_seen = serializers.SerializerMethodField()
+    connectors = ConnectorOutput(many=True, source="connectors.all")
+
+    def _live(self, station) -> dict | None:
+        return self.context["presence"].get(station.station_id)
+
+    def get_has_password(self, station) -> bool:
+        return bool(station.password_hash)
+
+    def get_online(self, station) -> bool:
+        return self._live(station) is not None
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_last_seen(self, station) -> str | None:
+        value = selectors.last_seen(station=station, live=self._live(station))
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+
+# Station status ---------------------------------------------------------------
+
+
+class StatusConnectorOutput(ConnectorOutput):
+    vendor_id = serializers.CharField()
+    vendor_error_code = serializers.CharField()
+    status_timestamp = serializers.DateTimeField(help_text="The station's time of the status.")
+
+
+class ActiveTransactionOutput(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    connector_id = serializers.IntegerField()
+    id_tag = serializers.CharField(
+        allow_null=True, help_text="null for a client when the tag is not its own."
+    )
+    meter_start = serializers.IntegerField(help_text="Wh")
+    started_at = serializers.DateTimeField()
+    energy_kwh = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="Energy so far, from the latest meter sample."
+    )
+    last_meter_at = serializers.DateTimeField(allow_null=True)
+
+
+class StationStatusOutput(serializers.Serializer):
+    station_id = serializers.CharField(source="station.station_id")
+    online = serializers.BooleanField()
+    connected_since = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+    registration_status = serializers.CharField(source="station.registration_status")
+    time_zone = serializers.CharField(source="station.time_zone")
+    vendor = serializers.CharField(source="station.vendor")
+    model = serializers.CharField(source="station.model")
+    serial_number = serializers.CharField(source="station.serial_number")
+    charge_box_serial_number = serializers.CharField(source="station.charge_box_serial_number")
+    firmware_version = serializers.CharField(source="station.firmware_version")
+    iccid = serializers.CharField(source="station.iccid")
+    imsi = serializers.CharField(source="station.imsi")
+    meter_type = serializers.CharField(source="station.meter_type")
+    meter_serial_number = serializers.CharField(source="station.meter_serial_number")
+    last_boot_at = serializers.DateTimeField(source="station.last_boot_at", allow_null=True)
+    diagnostics_status = serializers.CharField(source="station.diagnostics_status")
+    diagnostics_status_at = serializers.DateTimeField(source="station.diagnostics_status_at", allow_null=True)
+    firmware_status = serializers.CharField(source="station.firmware_status")
+    firmware_status_at = serializers.DateTimeField(source="station.firmware_status_at", allow_null=True)
+    connectors = StatusConnectorOutput(many=True)
+    active_transactions = ActiveTransactionOutput(many=True)
+
+
+# Id tags ----------------------------------------------------------------------
+
+
+class IdTagInput(serializers.Serializer):
+    id_tag = serializers.CharField(max_length=20, trim_whitespace=False)
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(), allow_null=True, required=False, help_text="User id."
+    )
+    status = serializers.ChoiceField(choices=IdTagStatus.choices, default=IdTagStatus.ACCEPTED)
+    expiry_date = serializers.DateTimeField(allow_null=True, required=False)
+    parent_id_tag = serializers.CharField(max_length=20, allow_blank=True, allow_null=True, required=False)
+
+    def validate_id_tag(self, value: str) -> str:
+        # The id is also the key in the path: it must be usable there.
+        if not value.strip() or not value.isprintable() or "/" in value:
+            raise serializers.ValidationError("1 to 20 printable characters, no '/'.")
+        existing = selectors.id_tag_get(id_tag=value)
+        if existing is not None and existing != self.instance:
+            raise serializers.ValidationError("An id tag with this id already exists.")
+        return value
+
+
+class IdTagOutput(serializers.Serializer):
+    id_tag = serializers.CharField()
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    status = serializers.ChoiceField(choices=IdTagStatus.choices)
+    expiry_date = serializers.DateTimeField(allow_null=True)
+    parent_id_tag = serializers.CharField()
+
+
+# Message log ------------------------------------------------------------------
+
+
+class MessageOutput(serializers.Serializer):
+    station_id = serializers.CharField()
+    direction = serializers.ChoiceField(choices=MessageLog.Direction.choices)
+    message_type = serializers.CharField()
+    action = serializers.CharField()
+    unique_id = serializers.CharField()
+    payload = serializers.JSONField()
+    created_at = serializers.DateTimeField()
