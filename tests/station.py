@@ -75,10 +75,30 @@ class TestStation(ChargePoint):
         self.behaviour: dict = {}
         self.received: list[tuple[str, dict]] = []
         self.received_event = asyncio.Event()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def start(self):
+        # Handle each frame in its own task, so that if the central system ever
+        # sent a second call before the first was answered, we would see it.
+        tasks = set()
+        while True:
+            raw = await self._connection.recv()
+            task = asyncio.create_task(self.route_message(raw))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     async def _answer(self, action: str, kwargs: dict):
         self.received.append((action, kwargs))
         self.received_event.set()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._reply_for(action)
+        finally:
+            self.in_flight -= 1
+
+    async def _reply_for(self, action: str):
         mode = self.behaviour.get(action)
         if mode == "error":
             raise GenericError(description=f"{action} refused by test station")
@@ -90,6 +110,9 @@ class TestStation(ChargePoint):
         delay = self.behaviour.get(f"{action}.delay")
         if delay:
             await asyncio.sleep(delay)
+        if mode == "answer-then-disconnect":
+            # Like Reset Hard: the reply goes out, then the socket drops.
+            asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(self._connection.close()))
         answer = self.answers.get(action, DEFAULT_ANSWERS.get(action, {"status": "Accepted"}))
         return getattr(call_result, action)(**camel_to_snake_case(answer))
 

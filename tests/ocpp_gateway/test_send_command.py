@@ -1,0 +1,277 @@
+"""POST /ocpp/send_command end to end: a real server, a real OCPP client answering."""
+
+import asyncio
+import time
+
+import pytest
+import requests
+from asgiref.sync import sync_to_async
+from rest_framework.authtoken.models import Token
+
+from evpower.models import Role
+from tests.factories import StationFactory, UserFactory
+from tests.station import station_session
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PAYLOADS = {
+    "CancelReservation": {"reservationId": 7},
+    "ChangeAvailability": {"connectorId": 1, "type": "Inoperative"},
+    "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "120"},
+    "ClearCache": {},
+    "ClearChargingProfile": {"id": 3},
+    "DataTransfer": {"vendorId": "com.acme", "messageId": "ping", "data": "x"},
+    "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "W"},
+    "GetConfiguration": {"key": ["HeartbeatInterval"]},
+    "GetDiagnostics": {"location": "ftp://diag.example.com/upload"},
+    "GetLocalListVersion": {},
+    "RemoteStartTransaction": {"idTag": "TAG1", "connectorId": 1},
+    "RemoteStopTransaction": {"transactionId": 12},
+    "ReserveNow": {
+        "connectorId": 1,
+        "expiryDate": "2030-01-01T00:00:00Z",
+        "idTag": "TAG1",
+        "reservationId": 9,
+    },
+    "Reset": {"type": "Soft"},
+    "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
+    "SetChargingProfile": {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 5,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
+                "startSchedule": "2030-01-01T00:00:00Z",
+            },
+        },
+    },
+    "TriggerMessage": {"requestedMessage": "Heartbeat"},
+    "UnlockConnector": {"connectorId": 1},
+    "UpdateFirmware": {"location": "https://fw.example.com/v2.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
+}
+
+
+@pytest.fixture
+def token(transactional_db):
+    def make(role=Role.OPERATOR) -> str:
+        user = UserFactory(role=role)
+        return Token.objects.create(user=user).key
+
+    return make
+
+
+async def post(server, token: str, body: dict) -> requests.Response:
+    return await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/ocpp/send_command",
+        json=body,
+        headers={"Authorization": f"Token {token}"},
+        timeout=60,
+    )
+
+
+async def test_all_nineteen_commands_reach_the_station_and_answer(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-CMD") as station:
+        await station.wait_for("GetConfiguration")  # the after-boot calls are done
+        for action, payload in PAYLOADS.items():
+            response = await post(
+                server, key, {"station_id": "CP-CMD", "command": action, "payload": payload}
+            )
+            assert response.status_code == 200, (action, response.text)
+            body = response.json()
+            expected = {"status": "Accepted"}
+            if action == "GetConfiguration":
+                expected = {
+                    "configurationKey": [
+                        {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                        {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+                    ]
+                }
+            elif action == "GetDiagnostics":
+                expected = {"fileName": "diagnostics.zip"}
+            elif action == "GetLocalListVersion":
+                expected = {"listVersion": 0}
+            elif action == "UnlockConnector":
+                expected = {"status": "Unlocked"}
+            elif action == "UpdateFirmware":
+                expected = {}
+            assert body["response"] == expected, action
+            assert "status" in body
+        received = [name for name, _ in station.received if name in PAYLOADS][-19:]
+    assert received == list(PAYLOADS)
+
+
+async def test_station_answer_status_is_passed_through(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-REJ") as station:
+        station.answers["Reset"] = {"status": "Rejected"}
+        response = await post(
+            server, key, {"station_id": "CP-REJ", "command": "Reset", "payload": {"type": "Hard"}}
+        )
+    assert response.status_code == 200
+    assert response.json() == {"status": "Rejected", "response": {"status": "Rejected"}}
+
+
+async def test_payload_reaches_station_exactly_as_given(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-ORDER") as station:
+        payload = {"value": "60", "key": "MeterValueSampleInterval"}
+        response = await post(
+            server, key, {"station_id": "CP-ORDER", "command": "ChangeConfiguration", "payload": payload}
+        )
+        assert response.status_code == 200
+        # A connector the station lacks is the station's to refuse, not ours.
+        response = await post(
+            server,
+            key,
+            {"station_id": "CP-ORDER", "command": "UnlockConnector", "payload": {"connectorId": 99}},
+        )
+        assert response.status_code == 200
+    # (The message log is JSONB on PostgreSQL, which keeps no key order: check the wire.)
+    kwargs = dict(station.received)["ChangeConfiguration"]
+    assert list(kwargs) == ["value", "key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"station_id": "CP-X", "command": "MakeCoffee", "payload": {}}, 400, "unknown_command"),
+        ({"station_id": "CP-X", "command": "BootNotification", "payload": {}}, 400, "unknown_command"),
+        ({"station_id": "CP-X", "command": "Reset", "payload": {"type": "Sideways"}}, 400, "invalid_payload"),
+        ({"station_id": "CP-X", "command": "Reset", "payload": {}}, 400, "invalid_payload"),
+        ({"station_id": "CP-X", "command": "Reset", "payload": "Hard"}, 400, None),
+        ({"command": "Reset", "payload": {"type": "Hard"}}, 400, "validation_error"),
+        ({"station_id": "NOPE", "command": "Reset", "payload": {"type": "Hard"}}, 404, "not_found"),
+        ({"station_id": "CP-OFFLINE", "command": "Reset", "payload": {"type": "Hard"}}, 409, "not_connected"),
+    ],
+)
+async def test_bad_requests_get_clear_errors(server, token, body, status, error):
+    key = await sync_to_async(token)()
+    await sync_to_async(StationFactory)(station_id="CP-OFFLINE")
+    response = await post(server, key, body)
+    assert response.status_code == status, response.text
+    if error:
+        assert response.json()["error"] == error
+    assert response.json()["detail"]
+
+
+async def test_invalid_payload_error_names_the_schema_complaint(server, token):
+    key = await sync_to_async(token)()
+    response = await post(
+        server, key, {"station_id": "CP-X", "command": "Reset", "payload": {"type": "Sideways"}}
+    )
+    assert "type" in response.json()["detail"] or "Sideways" in response.json()["detail"]
+
+
+async def test_callerror_is_502_with_code_and_text(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-ERR") as station:
+        station.behaviour["Reset"] = "error"
+        response = await post(
+            server, key, {"station_id": "CP-ERR", "command": "Reset", "payload": {"type": "Soft"}}
+        )
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error_code"] == "GenericError"
+    assert "refused by test station" in body["error_description"]
+
+
+async def test_no_answer_is_504_after_call_timeout(start_server, token):
+    server = start_server(OCPP_CALL_TIMEOUT="2")
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-SILENT") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["Reset"] = "silent"
+        started = time.monotonic()
+        response = await post(
+            server, key, {"station_id": "CP-SILENT", "command": "Reset", "payload": {"type": "Soft"}}
+        )
+        elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert 1.5 < elapsed < 10
+
+
+async def test_late_reply_is_not_mixed_up_with_next_call(start_server, token):
+    server = start_server(OCPP_CALL_TIMEOUT="2")
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-LATE") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["GetLocalListVersion.delay"] = 3
+        station.answers["GetLocalListVersion"] = {"listVersion": 41}
+        late = await post(
+            server, key, {"station_id": "CP-LATE", "command": "GetLocalListVersion", "payload": {}}
+        )
+        assert late.status_code == 504
+        station.behaviour["GetLocalListVersion.delay"] = 0
+        station.answers["GetLocalListVersion"] = {"listVersion": 42}
+        await asyncio.sleep(1.5)  # the late reply (41) arrives now
+        response = await post(
+            server, key, {"station_id": "CP-LATE", "command": "GetLocalListVersion", "payload": {}}
+        )
+    assert response.status_code == 200
+    assert response.json()["response"] == {"listVersion": 42}
+
+
+async def test_socket_closing_mid_call_fails_at_once(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-DROP") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["Reset"] = "disconnect"
+        started = time.monotonic()
+        response = await post(
+            server, key, {"station_id": "CP-DROP", "command": "Reset", "payload": {"type": "Soft"}}
+        )
+        elapsed = time.monotonic() - started
+    assert response.status_code == 409
+    assert elapsed < 10  # not the 30 s call timeout
+
+
+async def test_reply_then_disconnect_is_still_200(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-HARD") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["Reset"] = "answer-then-disconnect"
+        response = await post(
+            server, key, {"station_id": "CP-HARD", "command": "Reset", "payload": {"type": "Hard"}}
+        )
+    assert response.status_code == 200
+    assert response.json()["response"] == {"status": "Accepted"}
+
+
+async def test_concurrent_commands_queue_one_in_flight(server, token):
+    key = await sync_to_async(token)()
+    async with station_session(server, "CP-BUSY") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["DataTransfer.delay"] = 0.3
+        bodies = [
+            {
+                "station_id": "CP-BUSY",
+                "command": "DataTransfer",
+                "payload": {"vendorId": "v", "messageId": str(i)},
+            }
+            for i in range(5)
+        ]
+        responses = await asyncio.gather(*(post(server, key, b) for b in bodies))
+    assert [r.status_code for r in responses] == [200] * 5
+    assert station.max_in_flight == 1
+    assert len([1 for name, _ in station.received if name == "DataTransfer"]) == 5
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.CLIENT, 403), (None, 401)])
+async def test_only_operators_send_commands(server, token, role, status):
+    headers = {}
+    if role:
+        headers["Authorization"] = f"Token {await sync_to_async(token)(role)}"
+    response = await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/ocpp/send_command",
+        json={"station_id": "X", "command": "Reset", "payload": {"type": "Soft"}},
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == status
