@@ -3,10 +3,12 @@ turned into sessions billed by tariff. The bill itself is `billing.pricing`."""
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db import transaction as db_transaction
+from django.db.models import F, ProtectedError, Q
+from django.utils import timezone
 
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction, UnmatchedStop
 from billing.pricing import MeterReading, TariffSnapshot, price_session
@@ -18,6 +20,13 @@ logger = logging.getLogger(__name__)
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 KWH = Decimal("1000")
 WAITING = (SessionStatus.CREATED, SessionStatus.STARTING)
+FINISHED = (SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED)
+# Stop reasons of sessions that never started.
+START_REJECTED = "Rejected"  # the station answered RemoteStartTransaction "Rejected"
+START_NO_REPLY = "Timeout"  # no answer in time: the station may still start
+START_NOT_CONNECTED = "NotConnected"
+START_STATION_ERROR = "StationError"
+START_NEVER = "NoStart"  # accepted, but no StartTransaction came
 
 
 def tariff_applicable(*, station_pk: int, at: datetime) -> Tariff | None:
@@ -45,6 +54,43 @@ def tariff_snapshot(tariff: Tariff) -> dict:
             "periods": tariff.periods or [],
         }
     ).to_dict() | {"tariff_id": tariff.pk, "name": tariff.name}
+
+
+@db_transaction.atomic
+def tariff_create(*, data: dict) -> Tariff:
+    """`data`: validated tariff fields; `stations` a list of Station objects."""
+    data = dict(data)
+    stations = data.pop("stations", [])
+    tariff = Tariff.objects.create(**data)
+    tariff.stations.set(stations)
+    return tariff
+
+
+@db_transaction.atomic
+def tariff_update(*, tariff: Tariff, data: dict) -> Tariff:
+    """Change a tariff; sessions already created keep the prices of their snapshot."""
+    data = dict(data)
+    stations = data.pop("stations", None)
+    for field, value in data.items():
+        setattr(tariff, field, value)
+    tariff.save()
+    if stations is not None:
+        tariff.stations.set(stations)
+    return tariff
+
+
+def tariff_delete(*, tariff: Tariff) -> bool:
+    """Delete a tariff no session used; archive one that was used. True if archived."""
+    if not Session.objects.filter(tariff=tariff).exists():
+        try:
+            with db_transaction.atomic():
+                tariff.delete()
+            return False
+        except ProtectedError:
+            pass  # a session picked it up meanwhile
+    Tariff.objects.filter(pk=tariff.pk).update(is_active=False)
+    tariff.is_active = False
+    return True
 
 
 def snapshot_prices(snapshot: dict) -> TariffSnapshot:
@@ -116,17 +162,35 @@ def transaction_start(
 
 
 def _session_link(*, tx: Transaction, now: datetime) -> Session:
+    """The session this new transaction belongs to: the one waiting for it, else a new one."""
+    from billing.sessions import START_TIMEOUT_SECONDS
+
+    candidates = Session.objects.filter(
+        station_id=tx.station_id,
+        connector_id=tx.connector_id,
+        id_tag__iexact=tx.id_tag,
+        transaction__isnull=True,
+    )
+    # The remote-started one first; a session only created is next.
     session = (
-        Session.objects.filter(
-            station_id=tx.station_id,
-            connector_id=tx.connector_id,
-            id_tag__iexact=tx.id_tag,
-            status__in=WAITING,
-            transaction__isnull=True,
-        )
-        .order_by("-created_at")
+        candidates.filter(status__in=WAITING)
+        .order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
         .first()
     )
+    if session is None:
+        # RemoteStart's reply was lost or late, but the station did start: that
+        # session (and its limits) is the one charging after all.
+        session = (
+            candidates.filter(
+                status=SessionStatus.FAILED,
+                stop_reason=START_NO_REPLY,
+                remote_start_at__gte=now - timedelta(seconds=START_TIMEOUT_SECONDS),
+            )
+            .order_by("-remote_start_at", "-id")
+            .first()
+        )
+        if session is not None:
+            session.stopped_at, session.stop_reason = None, ""
     if session is None:
         # Started at the station itself (RFID, free vend): billed all the same.
         session = Session(
@@ -226,10 +290,12 @@ def meter_values_record(
     for row in rows:
         batch.add(row)
     if transaction_id is not None and latest is not None:
+        # Keyed by station too: a transaction id is only this station's to report on.
         touched = batch.__dict__.setdefault("live", {})
-        previous = touched.get(transaction_id)
+        key = (station_pk, transaction_id)
+        previous = touched.get(key)
         if previous is None or latest[0] >= previous[0]:
-            touched[transaction_id] = latest
+            touched[key] = latest
         batch.on_flush(_live_flush)
 
 
@@ -237,32 +303,49 @@ def _live_flush(batch) -> None:
     touched: dict = batch.__dict__.pop("live", {})
     if not touched:
         return
-    txs = Transaction.objects.filter(pk__in=touched, stopped_at__isnull=True).select_related("station")
+    latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
+    txs = Transaction.objects.filter(pk__in=latest, stopped_at__isnull=True).select_related("station")
     sessions = {
         s.transaction_id: s
-        for s in Session.objects.filter(transaction_id__in=touched).exclude(
-            status__in=(SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED)
-        )
+        for s in Session.objects.filter(transaction_id__in=latest).exclude(status__in=FINISHED)
     }
+    now = timezone.now()
     changed_tx, changed_sessions = [], []
     for tx in txs:
-        ts, wh = touched[tx.pk]
+        station_pk, (ts, wh) = latest[tx.pk]
+        if station_pk != tx.station_id:
+            # Another station's transaction id (a bug or a forgery): its samples
+            # are kept, but they must not move someone else's bill.
+            continue
         if tx.last_meter_at and ts < tx.last_meter_at:
             continue
         tx.last_meter_wh, tx.last_meter_at = int(wh), ts
         changed_tx.append(tx)
         session = sessions.get(tx.pk)
-        if session is not None:
-            _session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
-            if _limit_reached(session) and session.limit_stop_sent_at is None:
-                session.limit_stop_sent_at = ts
-                session.status = SessionStatus.STOPPING
-                batch.after_commit.append(("limit_stop", f"ocpp.station.{tx.station_id}", tx.pk))
-            changed_sessions.append(session)
+        if session is None:
+            continue
+        _session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
+        session.updated_at = now  # bulk_update does not apply auto_now
+        changed_sessions.append(session)
+        if _limit_reached(session) and session.limit_stop_sent_at is None and _limit_stop_claim(session, ts):
+            batch.after_commit.append(("limit_stop", tx.station.group_name, tx.pk))
     Transaction.objects.bulk_update(changed_tx, ["last_meter_wh", "last_meter_at"])
-    Session.objects.bulk_update(
-        changed_sessions, ["energy_kwh", "cost", "status", "limit_stop_sent_at", "updated_at"]
+    # Not `status`: an API request may have moved the session meanwhile (stop
+    # requested), and this write must not put it back.
+    Session.objects.bulk_update(changed_sessions, ["energy_kwh", "cost", "currency", "updated_at"])
+
+
+def _limit_stop_claim(session: Session, at: datetime) -> bool:
+    """Mark the limit stop as sent; False if it already was (it is sent once)."""
+    claimed = Session.objects.filter(pk=session.pk, limit_stop_sent_at__isnull=True).update(
+        limit_stop_sent_at=at
     )
+    if claimed:
+        Session.objects.filter(pk=session.pk, status=SessionStatus.CHARGING).update(
+            status=SessionStatus.STOPPING
+        )
+        session.limit_stop_sent_at = at
+    return bool(claimed)
 
 
 def _limit_reached(session: Session) -> bool:
@@ -368,9 +451,10 @@ def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason:
     if session is None:
         return None
     readings = [MeterReading(tx.started_at, Decimal(tx.meter_start))]
-    for row in MeterValue.objects.filter(transaction=tx, measurand=ENERGY_REGISTER, phase="", unit="Wh").only(
-        "timestamp", "value", "location"
-    ):
+    samples = MeterValue.objects.filter(
+        transaction=tx, station_id=tx.station_id, measurand=ENERGY_REGISTER, phase="", unit="Wh"
+    )
+    for row in samples.only("timestamp", "value", "location"):
         if row.location in ("", "Outlet") and tx.started_at <= row.timestamp <= ended_at:
             try:
                 readings.append(MeterReading(row.timestamp, Decimal(row.value)))

@@ -1,0 +1,249 @@
+"""Input and output shapes of the tariff and session endpoints."""
+
+from datetime import UTC
+from decimal import Decimal
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.models import Session, Tariff
+from billing.pricing import PricingError, TariffPeriod, TariffSnapshot, currency_is_valid, quantize_money
+from stations.models import Station
+
+# Prices above this are a typo (a price in cents, a misplaced comma), not a tariff.
+MAX_PRICE = Decimal("1000")
+MAX_GRACE_MINUTES = 24 * 60
+MAX_PERIODS = 100
+MAX_LIMIT_KWH = Decimal("1000")
+MAX_LIMIT_AMOUNT = Decimal("100000")
+
+
+def _price(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=Decimal(0), max_value=MAX_PRICE, **kwargs
+    )
+
+
+def _utc_time(**kwargs) -> serializers.DateTimeField:
+    # Times are UTC whatever TIME_ZONE the server runs with.
+    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
+
+
+class TariffPeriodSerializer(serializers.Serializer):
+    days = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        min_length=1,
+        max_length=7,
+        help_text="ISO weekdays, 1 = Monday ... 7 = Sunday.",
+    )
+    start = serializers.CharField(help_text='"HH:MM", local to the station.')
+    end = serializers.CharField(help_text='"HH:MM" or "24:00"; at or before `start` means the next day.')
+    price_per_kwh = _price()
+    price_per_minute = _price()
+    idle_fee_per_minute = _price()
+
+    def validate(self, attrs):
+        try:
+            period = TariffPeriod.from_dict(attrs)
+        except PricingError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return period.to_dict()  # what billing.pricing reads back from the snapshot
+
+
+class TariffSerializer(serializers.ModelSerializer):
+    currency = serializers.CharField(max_length=3, help_text="ISO 4217 code, e.g. EUR.")
+    price_per_kwh = _price(required=False)
+    price_per_minute = _price(required=False, help_text="While the transaction runs.")
+    session_fee = _price(required=False)
+    idle_fee_per_minute = _price(
+        required=False, help_text="After charging stopped while the car stays plugged in, after the grace."
+    )
+    idle_grace_minutes = serializers.IntegerField(min_value=0, max_value=MAX_GRACE_MINUTES, required=False)
+    periods = TariffPeriodSerializer(many=True, required=False, max_length=MAX_PERIODS)
+    valid_from = _utc_time(required=False, allow_null=True)
+    valid_to = _utc_time(required=False, allow_null=True)
+    stations = serializers.SlugRelatedField(
+        many=True,
+        slug_field="station_id",
+        queryset=Station.objects.all(),
+        required=False,
+        help_text="Station ids; empty: the network default.",
+    )
+    created_at = _utc_time(read_only=True)
+
+    class Meta:
+        model = Tariff
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "price_per_kwh",
+            "price_per_minute",
+            "session_fee",
+            "idle_fee_per_minute",
+            "idle_grace_minutes",
+            "periods",
+            "valid_from",
+            "valid_to",
+            "stations",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = ["id", "is_active", "created_at"]
+
+    def validate_currency(self, value: str) -> str:
+        code = value.strip().upper()
+        if not currency_is_valid(code):
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return code
+
+    def validate(self, attrs):
+        def current(name, default=None):
+            if name in attrs:
+                return attrs[name]
+            return getattr(self.instance, name, default) if self.instance is not None else default
+
+        valid_from, valid_to = current("valid_from"), current("valid_to")
+        if valid_from and valid_to and valid_from >= valid_to:
+            raise serializers.ValidationError({"valid_to": ["Must be after valid_from."]})
+        # The whole tariff as billing will read it: what passes here can be priced.
+        try:
+            TariffSnapshot.from_dict(
+                {
+                    "currency": current("currency"),
+                    "price_per_kwh": current("price_per_kwh", Decimal(0)),
+                    "price_per_minute": current("price_per_minute", Decimal(0)),
+                    "session_fee": current("session_fee", Decimal(0)),
+                    "idle_fee_per_minute": current("idle_fee_per_minute", Decimal(0)),
+                    "idle_grace_minutes": current("idle_grace_minutes", 0),
+                    "periods": current("periods", []) or [],
+                }
+            )
+        except PricingError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return attrs
+
+
+def _limit_kwh(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=10,
+        decimal_places=3,
+        min_value=Decimal("0.001"),
+        max_value=MAX_LIMIT_KWH,
+        required=False,
+        allow_null=True,
+        help_text="Stop once this much energy (kWh) was delivered.",
+        **kwargs,
+    )
+
+
+def _limit_amount(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=MAX_LIMIT_AMOUNT,
+        required=False,
+        allow_null=True,
+        help_text="Stop once the session costs this much (needs a tariff).",
+        **kwargs,
+    )
+
+
+class SessionCreateInput(serializers.Serializer):
+    station_id = serializers.CharField(max_length=48)
+    connector_id = serializers.IntegerField(min_value=1)
+    id_tag = serializers.CharField(max_length=20)
+    tariff_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Default: the applicable one."
+    )
+    limit_kwh = _limit_kwh()
+    limit_amount = _limit_amount()
+
+
+class StartChargeInput(serializers.Serializer):
+    station_id = serializers.CharField(max_length=48, required=False)
+    connector_id = serializers.IntegerField(min_value=1, required=False)
+    id_tag = serializers.CharField(max_length=20, required=False)
+    session_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A `created` session to start; default: a new one."
+    )
+    tariff_id = serializers.IntegerField(required=False, allow_null=True)
+    limit_kwh = _limit_kwh()
+    limit_amount = _limit_amount()
+
+    def validate(self, attrs):
+        if attrs.get("session_id") is None:
+            missing = [f for f in ("station_id", "connector_id", "id_tag") if f not in attrs]
+            if missing:
+                raise serializers.ValidationError({f: ["This field is required."] for f in missing})
+        elif attrs.get("tariff_id") is not None:
+            raise serializers.ValidationError(
+                {"tariff_id": ["An existing session keeps its tariff; give either session_id or tariff_id."]}
+            )
+        return attrs
+
+
+class SessionOutput(serializers.ModelSerializer):
+    station_id = serializers.CharField(source="station.station_id")
+    user = serializers.IntegerField(source="user_id", allow_null=True)
+    tariff = serializers.JSONField(
+        source="tariff_snapshot", allow_null=True, help_text="The prices this session is billed by."
+    )
+    transaction_id = serializers.IntegerField(allow_null=True)
+    energy_kwh = serializers.DecimalField(max_digits=14, decimal_places=3)
+    duration_seconds = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    started_at = _utc_time(allow_null=True)
+    stopped_at = _utc_time(allow_null=True)
+    created_at = _utc_time()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "station_id",
+            "connector_id",
+            "id_tag",
+            "user",
+            "tariff",
+            "status",
+            "limit_kwh",
+            "limit_amount",
+            "transaction_id",
+            "energy_kwh",
+            "duration_seconds",
+            "cost",
+            "currency",
+            "started_at",
+            "stopped_at",
+            "stop_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_duration_seconds(self, session: Session) -> int:
+        if session.started_at is None:
+            return 0
+        end = session.stopped_at or timezone.now()
+        return max(int((end - session.started_at).total_seconds()), 0)
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_cost(self, session: Session) -> str:
+        if not session.tariff_snapshot or not currency_is_valid(session.currency):
+            return "0.00"
+        return str(quantize_money(session.cost, session.currency))
+
+
+class StartChargeOutput(serializers.Serializer):
+    session = SessionOutput()
+    station_response = serializers.JSONField(help_text="The station's RemoteStartTransaction reply.")
+
+
+class StopOutput(serializers.Serializer):
+    session = SessionOutput()
+    station_response = serializers.JSONField(
+        allow_null=True, help_text="The station's RemoteStopTransaction reply; null when cancelled."
+    )

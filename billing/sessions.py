@@ -1,0 +1,252 @@
+"""Charging sessions driven from the API: create, remote start, remote stop, and
+failing the ones a station never started. What the station itself reports
+(StartTransaction, MeterValues, StopTransaction) is `billing.services`."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+from rest_framework import serializers
+
+from billing.models import Session, SessionStatus, Tariff
+from billing.services import (
+    START_NEVER,
+    START_NO_REPLY,
+    START_NOT_CONNECTED,
+    START_REJECTED,
+    START_STATION_ERROR,
+    tariff_applicable,
+    tariff_snapshot,
+)
+from evpower.api.errors import APIError
+from evpower.api.permissions import has_role
+from evpower.models import Role
+from ocpp_gateway.views import station_command
+from stations.models import Connector, IdTag, RegistrationStatus, Station
+from stations.services import id_tag_info
+
+# A station that accepted RemoteStartTransaction but sent no StartTransaction
+# within this long will not start: OCPP's ConnectionTimeOut (how long it waits
+# for the cable) is typically 60-120 s.
+START_TIMEOUT_SECONDS = 180
+# Connector ids accepted when the station has not reported its connectors yet.
+MAX_CONNECTORS = 100
+CANCELLED_BY_USER = "Cancelled"
+
+# How a failed RemoteStartTransaction call is recorded, by the API error's status.
+_SEND_FAILURES = {409: START_NOT_CONNECTED, 502: START_STATION_ERROR, 504: START_NO_REPLY}
+
+
+def sessions_visible(*, user) -> QuerySet[Session]:
+    """The sessions `user` may see: operators and above all, a client its own."""
+    sessions = Session.objects.select_related("station")
+    if not getattr(user, "is_authenticated", False):
+        return sessions.none()
+    if has_role(user, Role.OPERATOR):
+        return sessions
+    return sessions.filter(user=user)
+
+
+def _invalid(field: str, message: str) -> serializers.ValidationError:
+    return serializers.ValidationError({field: [message]})
+
+
+def _station_usable(*, station_id: str) -> Station:
+    station = Station.objects.filter(station_id=station_id).first()
+    if station is None:
+        raise _invalid("station_id", "Unknown station.")
+    if station.registration_status != RegistrationStatus.ACCEPTED:
+        raise _invalid("station_id", f"The station's registration is {station.registration_status}.")
+    return station
+
+
+def _configured_connectors(station: Station) -> int | None:
+    """NumberOfConnectors from the station's stored configuration, if known."""
+    value = (station.configuration or {}).get("NumberOfConnectors")
+    if isinstance(value, dict):
+        value = value.get("value")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _connector_check(*, station: Station, connector_id: int) -> None:
+    # Connector 0 is the station as a whole: nothing charges on it.
+    known = sorted(
+        Connector.objects.filter(station=station, connector_id__gt=0).values_list("connector_id", flat=True)
+    )
+    if known:
+        if connector_id not in known:
+            listed = ", ".join(map(str, known))
+            raise _invalid("connector_id", f"The station has connectors {listed}.")
+        return
+    count = _configured_connectors(station) or MAX_CONNECTORS
+    if not 1 <= connector_id <= count:
+        raise _invalid("connector_id", f"Connector ids of this station are 1 to {count}.")
+
+
+def _tag_usable(*, actor, id_tag: str, now: datetime) -> IdTag:
+    """The tag, if `actor` may charge with it and the station would accept it."""
+    tag = IdTag.objects.filter(id_tag__iexact=id_tag).first()  # CiString
+    if tag is None:
+        raise _invalid("id_tag", "Unknown id tag.")
+    # Operators start and stop for any driver (support calls); clients only with their own tags.
+    if not has_role(actor, Role.OPERATOR) and tag.owner_id != actor.pk:
+        raise APIError(403, "permission_denied", "You do not own this id tag.")
+    status = id_tag_info(id_tag=tag.id_tag, now=now)["status"]
+    if status != "Accepted":
+        raise _invalid("id_tag", f"This id tag is {status}.")
+    return tag
+
+
+def _tariff_chosen(*, station: Station, tariff_id: int | None, now: datetime) -> Tariff | None:
+    if tariff_id is None:
+        return tariff_applicable(station_pk=station.pk, at=now)
+    tariff = Tariff.objects.filter(pk=tariff_id, is_active=True).first()
+    if tariff is None:
+        raise _invalid("tariff_id", "Unknown or archived tariff.")
+    if (tariff.valid_from and tariff.valid_from > now) or (tariff.valid_to and tariff.valid_to <= now):
+        raise _invalid("tariff_id", "This tariff is not valid now.")
+    # Otherwise a driver could pick another station's (cheaper) prices.
+    stations = set(tariff.stations.values_list("pk", flat=True))
+    if stations and station.pk not in stations:
+        raise _invalid("tariff_id", "This tariff does not apply to this station.")
+    return tariff
+
+
+def _limits_check(*, tariff_snapshot: dict | None, limit_amount: Decimal | None) -> None:
+    if limit_amount is not None and not tariff_snapshot:
+        raise _invalid("limit_amount", "No tariff prices this session, so it cannot have a cost limit.")
+
+
+def session_create(
+    *,
+    actor,
+    station_id: str,
+    connector_id: int,
+    id_tag: str,
+    tariff_id: int | None = None,
+    limit_kwh: Decimal | None = None,
+    limit_amount: Decimal | None = None,
+    now: datetime,
+) -> Session:
+    """A session waiting to start, billed to the tag's owner by the prices of now.
+
+    Raises a ValidationError (400) for bad input, APIError 403 for another's tag."""
+    station = _station_usable(station_id=station_id)
+    _connector_check(station=station, connector_id=connector_id)
+    tag = _tag_usable(actor=actor, id_tag=id_tag, now=now)
+    tariff = _tariff_chosen(station=station, tariff_id=tariff_id, now=now)
+    snapshot = tariff_snapshot(tariff) if tariff is not None else None
+    _limits_check(tariff_snapshot=snapshot, limit_amount=limit_amount)
+    return Session.objects.create(
+        user_id=tag.owner_id,
+        station=station,
+        connector_id=connector_id,
+        id_tag=tag.id_tag,
+        tariff=tariff,
+        tariff_snapshot=snapshot,
+        currency=tariff.currency if tariff is not None else "",
+        limit_kwh=limit_kwh,
+        limit_amount=limit_amount,
+    )
+
+
+def session_start(
+    *,
+    actor,
+    session: Session,
+    limit_kwh: Decimal | None = None,
+    limit_amount: Decimal | None = None,
+    now: datetime,
+) -> tuple[Session, dict]:
+    """Send RemoteStartTransaction for a `created` session; return it and the station's reply.
+
+    The session is `starting` (committed) before the call goes out: the station's
+    StartTransaction may arrive before its reply does. Refused by the station:
+    `failed`. Not sent or not answered: `failed`, and the APIError is raised."""
+    _tag_usable(actor=actor, id_tag=session.id_tag, now=now)  # may have been blocked meanwhile
+    if session.status != SessionStatus.CREATED:
+        raise APIError(409, "invalid_state", f"The session is {session.status}, not created.")
+    changes = {"status": SessionStatus.STARTING, "remote_start_at": now, "updated_at": now}
+    if limit_kwh is not None:
+        changes["limit_kwh"] = limit_kwh
+    if limit_amount is not None:
+        _limits_check(tariff_snapshot=session.tariff_snapshot, limit_amount=limit_amount)
+        changes["limit_amount"] = limit_amount
+    if not Session.objects.filter(pk=session.pk, status=SessionStatus.CREATED).update(**changes):
+        raise APIError(409, "invalid_state", "The session is being started already.")
+    payload = {"connectorId": session.connector_id, "idTag": session.id_tag}
+    try:
+        response = station_command(station=session.station, action="RemoteStartTransaction", payload=payload)
+    except APIError as exc:
+        _start_fail(session=session, reason=_SEND_FAILURES.get(exc.status_code, START_STATION_ERROR), now=now)
+        session.refresh_from_db()
+        raise
+    if not isinstance(response, dict) or response.get("status") != "Accepted":
+        _start_fail(session=session, reason=START_REJECTED, now=now)
+    session.refresh_from_db()
+    return session, response
+
+
+def _start_fail(*, session: Session, reason: str, now: datetime) -> None:
+    # Conditional: if the StartTransaction already came in, the session is
+    # charging whatever the reply said, and stays so.
+    Session.objects.filter(pk=session.pk, status=SessionStatus.STARTING, transaction__isnull=True).update(
+        status=SessionStatus.FAILED, stop_reason=reason, stopped_at=now, updated_at=now
+    )
+
+
+def session_stop(*, session: Session, now: datetime) -> tuple[Session, dict | None]:
+    """Stop a session: a `created` one is cancelled (no message); a charging one
+    gets RemoteStopTransaction and is `stopping` until StopTransaction bills it.
+
+    Returns the session and the station's reply (None when nothing was sent).
+    APIError 409 for a session in any other state, or the command's errors."""
+    if session.status == SessionStatus.CREATED:
+        cancelled = Session.objects.filter(pk=session.pk, status=SessionStatus.CREATED).update(
+            status=SessionStatus.CANCELLED, stopped_at=now, stop_reason=CANCELLED_BY_USER, updated_at=now
+        )
+        session.refresh_from_db()
+        if not cancelled:
+            raise APIError(409, "invalid_state", f"The session is {session.status} now.")
+        return session, None
+    running = (SessionStatus.CHARGING, SessionStatus.STOPPING)
+    if session.status not in running or session.transaction_id is None:
+        raise APIError(409, "invalid_state", f"A {session.status} session cannot be stopped.")
+    # `stopping` may be asked again: a station that lost the first RemoteStop gets another.
+    marked = Session.objects.filter(pk=session.pk, status=SessionStatus.CHARGING).update(
+        status=SessionStatus.STOPPING, updated_at=now
+    )
+    payload = {"transactionId": session.transaction_id}
+    try:
+        response = station_command(station=session.station, action="RemoteStopTransaction", payload=payload)
+    except APIError:
+        if marked:
+            _stop_undo(session=session, now=now)
+        raise
+    if marked and (not isinstance(response, dict) or response.get("status") != "Accepted"):
+        _stop_undo(session=session, now=now)
+    session.refresh_from_db()
+    return session, response
+
+
+def _stop_undo(*, session: Session, now: datetime) -> None:
+    """The stop did not go through: still charging (unless a limit stop is on its way)."""
+    Session.objects.filter(
+        pk=session.pk, status=SessionStatus.STOPPING, limit_stop_sent_at__isnull=True
+    ).update(status=SessionStatus.CHARGING, updated_at=now)
+
+
+def sessions_fail_stale(*, now: datetime) -> int:
+    """Fail sessions whose RemoteStart was accepted but never led to a transaction.
+
+    Returns how many. A station reboot alone fails nothing: it may still start."""
+    deadline = now - timedelta(seconds=START_TIMEOUT_SECONDS)
+    return Session.objects.filter(
+        Q(remote_start_at__lt=deadline) | Q(remote_start_at__isnull=True, updated_at__lt=deadline),
+        status=SessionStatus.STARTING,
+        transaction__isnull=True,
+    ).update(status=SessionStatus.FAILED, stop_reason=START_NEVER, stopped_at=now, updated_at=now)
