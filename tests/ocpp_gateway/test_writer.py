@@ -1,0 +1,75 @@
+"""Group commit: many frames' writes in one transaction, each caller answered after commit."""
+
+import asyncio
+
+import pytest
+from django.db import connection
+
+from ocpp_gateway.writer import GroupCommitter
+from stations.models import MessageLog, Station
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def writer():
+    instance = GroupCommitter()
+    yield instance
+    await instance.close()
+
+
+def _log(n: int):
+    def unit(batch):
+        from ocpp_gateway.timefmt import utcnow
+
+        batch.add(
+            MessageLog(
+                station_id="W", direction="in", message_type="CALL", action=str(n), created_at=utcnow()
+            )
+        )
+        return n
+
+    return unit
+
+
+async def test_units_queued_together_share_one_commit(writer):
+    batches = set()
+
+    def unit(n):
+        def run(batch):
+            assert connection.in_atomic_block
+            batches.add(id(batch))
+            return _log(n)(batch)
+
+        return run
+
+    results = await asyncio.gather(*(writer.run(unit(i)) for i in range(50)))
+    assert results == list(range(50))
+    assert await MessageLog.objects.filter(station_id="W").acount() == 50
+    assert len(batches) == 1  # one transaction for all fifty, not fifty
+
+
+async def test_failing_unit_does_not_fail_its_batch_mates(writer):
+    def boom(batch):
+        Station.objects.create(station_id="DUP")
+        Station.objects.create(station_id="DUP")  # unique violation
+
+    outcomes = await asyncio.gather(
+        writer.run(_log(1)), writer.run(boom), writer.run(_log(2)), return_exceptions=True
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 2
+    assert isinstance(outcomes[1], Exception)
+    assert await MessageLog.objects.filter(station_id="W").acount() == 2
+    assert not await Station.objects.filter(station_id="DUP").aexists()
+
+
+async def test_caller_is_answered_only_after_commit(writer):
+    await writer.run(lambda batch: Station.objects.create(station_id="COMMITTED"))
+    # Visible from another connection (the test's async ORM thread) at once.
+    assert await Station.objects.filter(station_id="COMMITTED").aexists()
+
+
+async def test_submitted_rows_are_written_without_waiting(writer):
+    writer.submit(_log(7))
+    await writer.drain()
+    assert await MessageLog.objects.filter(station_id="W", action="7").aexists()
