@@ -5,7 +5,6 @@ import os
 
 import pytest
 import requests
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 
@@ -92,11 +91,10 @@ async def test_a_closed_connection_leaves_every_process_list(start_server, key):
 async def test_replacing_connection_across_processes_closes_the_old_one(start_server, key):
     a = start_server(fresh=True, **FAST_PRESENCE)
     b = start_server(fresh=True, **FAST_PRESENCE)
-    async with station_session(a, "CP-MOVE") as old:
-        async with station_session(b, "CP-MOVE") as new:
-            await asyncio.wait_for(old._connection.wait_closed(), 10)
-            await new.wait_for("GetConfiguration")
-            assert "CP-MOVE" in await connected_ids(a, key)
+    async with station_session(a, "CP-MOVE") as old, station_session(b, "CP-MOVE") as new:
+        await asyncio.wait_for(old._connection.wait_closed(), 10)
+        await new.wait_for("GetConfiguration")
+        assert "CP-MOVE" in await connected_ids(a, key)
 
 
 def test_long_lived_sockets_survive_channel_layer_group_expiry():
