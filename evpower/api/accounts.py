@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evpower import services
-from evpower.api.errors import APIError
+from evpower.api.errors import APIError, ErrorOutput
 from evpower.api.permissions import IsAdmin, IsClient
 from evpower.models import Role, User
 
@@ -25,7 +25,10 @@ class TokenView(APIView):
 
     @extend_schema(
         request=TokenInput,
-        responses=inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+            400: ErrorOutput,
+        },
     )
     def post(self, request):
         data = TokenInput(data=request.data)
@@ -45,7 +48,7 @@ class MeOutput(serializers.Serializer):
 class MeView(APIView):
     permission_classes = [IsClient]
 
-    @extend_schema(responses=MeOutput)
+    @extend_schema(responses={200: MeOutput, 401: ErrorOutput})
     def get(self, request):
         return Response(MeOutput(request.user).data)
 

@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -19,6 +19,13 @@ class APIError(exceptions.APIException):
         self.code = code
         self.extra = extra or {}
         super().__init__(detail=detail, code=code)
+
+
+class ErrorOutput(serializers.Serializer):
+    """The error shape, for `extend_schema(responses={4xx: ErrorOutput})`."""
+
+    error = serializers.CharField()
+    detail = serializers.CharField()
 
 
 def _flatten(detail) -> list[str]:
