@@ -2,6 +2,8 @@ import secrets
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from evpower.models import Role, User
 
@@ -17,9 +19,12 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("Refusing to create a demo account with DEBUG off (use --force).")
         password = secrets.token_urlsafe(12)
-        user, _ = User.objects.get_or_create(username=username)
-        user.role = Role.SUPERADMIN
-        user.is_active = True
-        user.set_password(password)
-        user.save()
+        with transaction.atomic():
+            user, _ = User.objects.get_or_create(username=username)
+            user.role = Role.SUPERADMIN
+            user.is_active = True
+            user.set_password(password)
+            user.save()
+            # A reset must lock out whoever held the previous password's token.
+            Token.objects.filter(user=user).delete()
         self.stdout.write(self.style.SUCCESS(f"Demo superadmin  username: {username}  password: {password}"))
