@@ -1,0 +1,463 @@
+"""billing.services end to end at the service level: what the station reports,
+turned into billed sessions. Expected costs are computed by hand beside them."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing import services
+from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction
+from billing.sessions import START_TIMEOUT_SECONDS, sessions_fail_stale
+from ocpp_gateway.timefmt import format_time, parse_time
+from ocpp_gateway.writer import Batch
+from stations.models import IdTagStatus
+from stations.services import station_boot
+from tests.factories import IdTagFactory, StationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 6, 12, 10, 0, tzinfo=UTC)  # a Wednesday
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+@pytest.fixture
+def station():
+    return StationFactory(station_id="CP-BILL", time_zone="UTC")
+
+
+@pytest.fixture
+def owner():
+    return UserFactory()
+
+
+@pytest.fixture
+def tag(owner):
+    return IdTagFactory(id_tag="TAG-OWNED", owner=owner)
+
+
+def make_tariff(stations=(), **fields) -> Tariff:
+    values = {"name": "Flat", "currency": "EUR", **fields}
+    tariff = Tariff.objects.create(**values)
+    tariff.stations.set(stations)
+    return tariff
+
+
+def start(station, id_tag="TAG-OWNED", meter_start=1000, at=T0, connector_id=1) -> services.StartResult:
+    return services.transaction_start(
+        station_pk=station.pk,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        timestamp=at,
+        reservation_id=None,
+        now=at,
+    )
+
+
+def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
+    """Record energy samples [(time, Wh str)] as the gateway does, and commit them."""
+    batch = batch or Batch()
+    for ts, value in samples:
+        services.meter_values_record(
+            batch=batch,
+            station_pk=station.pk,
+            connector_id=connector_id,
+            transaction_id=tx_id,
+            meter_values=[{"timestamp": format_time(ts), "sampledValue": [{"value": value}]}],
+            parse_time=parse_time,
+        )
+    batch.flush()
+    return batch
+
+
+def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None):
+    return services.transaction_stop(
+        station_pk=station.pk,
+        transaction_id=tx_id,
+        id_tag=None,
+        meter_stop=meter_stop,
+        timestamp=at,
+        reason=reason,
+        transaction_data=transaction_data,
+        payload={},
+        parse_time=parse_time,
+        now=at,
+    )
+
+
+def waiting_session(station, tag, status=SessionStatus.STARTING, **fields) -> Session:
+    return Session.objects.create(
+        user=tag.owner,
+        station=station,
+        connector_id=1,
+        id_tag=tag.id_tag,
+        status=status,
+        remote_start_at=T0 if status == SessionStatus.STARTING else None,
+        **fields,
+    )
+
+
+# Tariff choice -----------------------------------------------------------------
+
+
+def test_station_tariff_beats_network_default_and_newest_wins(station):
+    make_tariff(name="default")
+    make_tariff(name="station old", stations=[station])
+    newest = make_tariff(name="station new", stations=[station])
+    make_tariff(name="other station", stations=[StationFactory()])
+    assert services.tariff_applicable(station_pk=station.pk, at=T0) == newest
+
+
+def test_archived_and_out_of_window_tariffs_do_not_apply(station):
+    default = make_tariff(name="default")
+    make_tariff(name="archived", stations=[station], is_active=False)
+    make_tariff(name="future", stations=[station], valid_from=minutes(60))
+    make_tariff(name="past", stations=[station], valid_to=T0)  # valid_to is exclusive
+    assert services.tariff_applicable(station_pk=station.pk, at=T0) == default
+    assert services.tariff_applicable(station_pk=StationFactory().pk, at=T0) == default
+
+
+def test_tariff_delete_archives_a_used_tariff_and_deletes_an_unused_one(station, tag):
+    used, unused = make_tariff(name="used"), make_tariff(name="unused")
+    waiting_session(station, tag, tariff=used, tariff_snapshot=services.tariff_snapshot(used))
+    assert services.tariff_delete(tariff=used) is True
+    assert services.tariff_delete(tariff=unused) is False
+    used.refresh_from_db()
+    assert used.is_active is False
+    assert not Tariff.objects.filter(pk=unused.pk).exists()
+    assert services.tariff_applicable(station_pk=station.pk, at=T0) is None
+
+
+# Start --------------------------------------------------------------------------
+
+
+def test_start_transaction_links_the_waiting_session(station, tag):
+    session = waiting_session(station, tag, limit_kwh=Decimal("5"))
+    result = start(station, id_tag="tag-owned")  # idTag is case-insensitive
+    session.refresh_from_db()
+    assert session.transaction_id == result.transaction_id
+    assert session.status == SessionStatus.CHARGING
+    assert session.started_at == T0
+    assert Session.objects.count() == 1
+
+
+def test_remote_started_session_is_linked_before_one_only_created(station, tag):
+    created = waiting_session(station, tag, status=SessionStatus.CREATED)
+    starting = waiting_session(station, tag, status=SessionStatus.STARTING)
+    Session.objects.filter(pk=created.pk).update(created_at=minutes(5))  # the newer one
+    start(station)
+    starting.refresh_from_db()
+    created.refresh_from_db()
+    assert starting.status == SessionStatus.CHARGING
+    assert created.status == SessionStatus.CREATED
+
+
+def test_rfid_start_is_billed_to_the_tag_owner_with_the_applicable_tariff(station, tag, owner):
+    tariff = make_tariff(price_per_kwh="0.40", stations=[station])
+    result = start(station, meter_start=0)
+    session = Session.objects.get(transaction_id=result.transaction_id)
+    assert session.user == owner
+    assert session.tariff == tariff
+    assert session.tariff_snapshot["price_per_kwh"] == "0.4000"
+    assert session.currency == "EUR"
+    stop(station, result.transaction_id, 2500, minutes(20))
+    session.refresh_from_db()
+    # 2.5 kWh * 0.40 = 1.00
+    assert (session.status, session.energy_kwh, session.cost) == (
+        "completed",
+        Decimal("2.5"),
+        Decimal("1.00"),
+    )
+
+
+def test_unowned_tag_start_gets_a_session_without_user(station):
+    IdTagFactory(id_tag="FLEET", owner=None)
+    result = start(station, id_tag="FLEET")
+    assert Session.objects.get(transaction_id=result.transaction_id).user is None
+
+
+def test_session_created_without_a_tariff_picks_one_up_at_start(station, tag):
+    session = waiting_session(station, tag)
+    tariff = make_tariff(session_fee="1.00")
+    start(station)
+    session.refresh_from_db()
+    assert session.tariff == tariff and session.tariff_snapshot["session_fee"] == "1.0000"
+
+
+def test_session_keeps_the_prices_it_was_created_with(station, tag):
+    tariff = make_tariff(price_per_kwh="0.30")
+    session = waiting_session(station, tag, tariff=tariff, tariff_snapshot=services.tariff_snapshot(tariff))
+    Tariff.objects.filter(pk=tariff.pk).update(price_per_kwh="9.00")
+    result = start(station, meter_start=0)
+    stop(station, result.transaction_id, 1000, minutes(10))
+    session.refresh_from_db()
+    assert session.cost == Decimal("0.30")
+
+
+def test_start_after_a_lost_remote_start_reply_links_the_failed_session(station, tag):
+    session = waiting_session(station, tag, limit_kwh=Decimal("3"))
+    Session.objects.filter(pk=session.pk).update(
+        status=SessionStatus.FAILED, stop_reason=services.START_NO_REPLY, stopped_at=T0
+    )
+    start(station, at=minutes(1))
+    session.refresh_from_db()
+    assert session.status == SessionStatus.CHARGING
+    assert (session.stop_reason, session.stopped_at) == ("", None)
+    assert Session.objects.count() == 1
+
+
+def test_a_refused_start_is_not_revived_by_a_later_transaction(station, tag):
+    session = waiting_session(station, tag)
+    Session.objects.filter(pk=session.pk).update(
+        status=SessionStatus.FAILED, stop_reason=services.START_REJECTED
+    )
+    result = start(station)
+    session.refresh_from_db()
+    assert session.status == SessionStatus.FAILED
+    assert Session.objects.get(transaction_id=result.transaction_id).pk != session.pk
+
+
+# Live billing and limits -----------------------------------------------------
+
+
+def test_meter_values_update_live_energy_and_cost(station, tag):
+    make_tariff(price_per_kwh="0.30", price_per_minute="0.10", session_fee="0.50")
+    tx_id = start(station, meter_start=1000).transaction_id
+    meter(station, tx_id, (minutes(10), "4000"))
+    session = Session.objects.get(transaction_id=tx_id)
+    # 3 kWh * 0.30 = 0.90; 10 min * 0.10 = 1.00; fee 0.50 -> 2.40
+    assert session.energy_kwh == Decimal("3.000")
+    assert session.cost == Decimal("2.40")
+    assert session.status == SessionStatus.CHARGING
+    tx = Transaction.objects.get(pk=tx_id)
+    assert (tx.last_meter_wh, tx.last_meter_at) == (4000, minutes(10))
+
+
+def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
+    tx_id = start(station, meter_start=0).transaction_id
+    meter(station, tx_id, (minutes(10), "5000"))
+    meter(station, tx_id, (minutes(5), "2000"))
+    assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("5.000")
+
+
+def test_kwh_samples_are_read_as_kwh(station, tag):
+    tx_id = start(station, meter_start=0).transaction_id
+    batch = Batch()
+    services.meter_values_record(
+        batch=batch,
+        station_pk=station.pk,
+        connector_id=1,
+        transaction_id=tx_id,
+        meter_values=[
+            {"timestamp": format_time(minutes(5)), "sampledValue": [{"value": "1.25", "unit": "kWh"}]}
+        ],
+        parse_time=parse_time,
+    )
+    batch.flush()
+    assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("1.250")
+
+
+def test_energy_limit_sends_exactly_one_remote_stop(station, tag):
+    session = waiting_session(station, tag, limit_kwh=Decimal("2"))
+    tx_id = start(station, meter_start=0).transaction_id
+    assert meter(station, tx_id, (minutes(5), "1500")).after_commit == []
+    crossing = meter(station, tx_id, (minutes(10), "2000"))
+    assert crossing.after_commit == [("limit_stop", station.group_name, tx_id)]
+    later = meter(station, tx_id, (minutes(11), "2100"), (minutes(12), "2300"))
+    assert later.after_commit == []
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STOPPING
+    assert session.limit_stop_sent_at == minutes(10)
+    assert session.energy_kwh == Decimal("2.300")
+
+
+def test_cost_limit_sends_a_remote_stop(station, tag):
+    tariff = make_tariff(price_per_kwh="0.50")
+    session = waiting_session(
+        station,
+        tag,
+        tariff=tariff,
+        tariff_snapshot=services.tariff_snapshot(tariff),
+        limit_amount=Decimal("2.00"),
+    )
+    tx_id = start(station, meter_start=0).transaction_id
+    # 4 kWh * 0.50 = 2.00: the limit is reached
+    assert meter(station, tx_id, (minutes(5), "4000")).after_commit == [
+        ("limit_stop", station.group_name, tx_id)
+    ]
+    session.refresh_from_db()
+    assert (session.cost, session.status) == (Decimal("2.00"), SessionStatus.STOPPING)
+
+
+def test_cost_limit_not_reached_sends_nothing(station, tag):
+    tariff = make_tariff(price_per_kwh="0.50")
+    waiting_session(
+        station,
+        tag,
+        tariff=tariff,
+        tariff_snapshot=services.tariff_snapshot(tariff),
+        limit_amount=Decimal("2.00"),
+    )
+    tx_id = start(station, meter_start=0).transaction_id
+    # 3.9 kWh * 0.50 = 1.95 < 2.00
+    assert meter(station, tx_id, (minutes(5), "3900")).after_commit == []
+
+
+def test_live_update_does_not_undo_a_requested_stop(station, tag):
+    session = waiting_session(station, tag)
+    tx_id = start(station, meter_start=0).transaction_id
+    batch = Batch()
+    services.meter_values_record(
+        batch=batch,
+        station_pk=station.pk,
+        connector_id=1,
+        transaction_id=tx_id,
+        meter_values=[{"timestamp": format_time(minutes(5)), "sampledValue": [{"value": "700"}]}],
+        parse_time=parse_time,
+    )
+    # The API marks the session stopping between the sample and the commit.
+    Session.objects.filter(pk=session.pk).update(status=SessionStatus.STOPPING)
+    batch.flush()
+    session.refresh_from_db()
+    assert (session.status, session.energy_kwh) == (SessionStatus.STOPPING, Decimal("0.700"))
+
+
+def test_another_stations_meter_values_do_not_move_the_bill(station, tag):
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    intruder = StationFactory()
+    meter(intruder, tx_id, (minutes(5), "50000"))
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.energy_kwh, session.cost) == (Decimal("0"), Decimal("0.00"))
+    stop(station, tx_id, 1000, minutes(10))
+    session.refresh_from_db()
+    assert session.cost == Decimal("1.00")
+
+
+# Final bill -------------------------------------------------------------------
+
+
+def test_final_bill_uses_meter_stop_not_the_last_sample(station, tag):
+    make_tariff(price_per_kwh="0.30", price_per_minute="0.10", session_fee="0.50")
+    session = waiting_session(station, tag)
+    tx_id = start(station, meter_start=1000).transaction_id
+    meter(station, tx_id, (minutes(20), "6000"))
+    stop(station, tx_id, 11000, minutes(30))
+    session.refresh_from_db()
+    # 10 kWh * 0.30 = 3.00; 30 min * 0.10 = 3.00; fee 0.50 -> 6.50
+    assert session.status == SessionStatus.COMPLETED
+    assert session.energy_kwh == Decimal("10.000")
+    assert session.cost == Decimal("6.50")
+    assert (session.stopped_at, session.stop_reason) == (minutes(30), "Remote")
+
+
+def test_final_bill_prices_each_period_by_the_stored_samples(station, tag):
+    # 10:00-10:30 at 0.20/kWh, then 0.40/kWh from 10:30 (a period every day).
+    period = {
+        "days": [1, 2, 3, 4, 5, 6, 7],
+        "start": "10:30",
+        "end": "12:00",
+        "price_per_kwh": "0.40",
+        "price_per_minute": "0",
+        "idle_fee_per_minute": "0",
+    }
+    make_tariff(price_per_kwh="0.20", periods=[period])
+    tx_id = start(station, meter_start=0).transaction_id
+    meter(station, tx_id, (minutes(30), "8000"))
+    stop(station, tx_id, 10000, minutes(60))
+    # 8 kWh * 0.20 = 1.60 before 10:30; 2 kWh * 0.40 = 0.80 after -> 2.40
+    assert Session.objects.get(transaction_id=tx_id).cost == Decimal("2.40")
+
+
+def test_transaction_data_samples_count_in_the_final_bill(station, tag):
+    period = {
+        "days": [3],
+        "start": "10:30",
+        "end": "11:00",
+        "price_per_kwh": "1.00",
+        "price_per_minute": "0",
+        "idle_fee_per_minute": "0",
+    }
+    make_tariff(price_per_kwh="0", periods=[period])
+    tx_id = start(station, meter_start=0).transaction_id
+    data = [{"timestamp": format_time(minutes(30)), "sampledValue": [{"value": "4.0", "unit": "kWh"}]}]
+    stop(station, tx_id, 5000, minutes(60), transaction_data=data)
+    # 4 kWh before 10:30 free; 1 kWh after at 1.00 -> 1.00
+    assert Session.objects.get(transaction_id=tx_id).cost == Decimal("1.00")
+    assert MeterValue.objects.filter(transaction_id=tx_id).count() == 1
+
+
+def test_transaction_no_tariff_prices_costs_zero_with_tariff_null(station, tag):
+    tx_id = start(station, meter_start=0).transaction_id
+    meter(station, tx_id, (minutes(5), "3000"))
+    stop(station, tx_id, 4000, minutes(10))
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.status, session.tariff_snapshot, session.cost) == ("completed", None, Decimal("0"))
+    assert session.energy_kwh == Decimal("4.000")
+
+
+def test_closing_an_abandoned_transaction_bills_its_last_sample(station, tag):
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    meter(station, tx_id, (minutes(15), "2500"))
+    services.transaction_close(transaction=Transaction.objects.get(pk=tx_id), reason="Lost", now=minutes(90))
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.status, session.cost, session.stopped_at) == ("completed", Decimal("2.50"), minutes(15))
+    assert session.stop_reason == "Lost"
+
+
+def test_a_new_transaction_on_the_connector_closes_the_stale_one(station, tag):
+    first = start(station, meter_start=0).transaction_id
+    meter(station, first, (minutes(5), "900"))
+    start(station, meter_start=900, at=minutes(30))
+    old = Session.objects.get(transaction_id=first)
+    assert (old.status, old.stop_reason, old.energy_kwh) == ("completed", "Superseded", Decimal("0.900"))
+
+
+# Starts that never happen ---------------------------------------------------------
+
+
+def test_stale_starting_sessions_fail_with_no_start(station, tag):
+    stale = waiting_session(station, tag)
+    fresh = waiting_session(station, tag)
+    Session.objects.filter(pk=fresh.pk).update(remote_start_at=T0 + timedelta(seconds=100))
+    created = waiting_session(station, tag, status=SessionStatus.CREATED)
+    now = T0 + timedelta(seconds=START_TIMEOUT_SECONDS + 1)
+    assert sessions_fail_stale(now=now) == 1
+    stale.refresh_from_db()
+    assert (stale.status, stale.stop_reason, stale.stopped_at) == (SessionStatus.FAILED, "NoStart", now)
+    for other, status in ((fresh, SessionStatus.STARTING), (created, SessionStatus.CREATED)):
+        other.refresh_from_db()
+        assert other.status == status
+
+
+def test_a_started_session_is_not_failed_as_stale(station, tag):
+    session = waiting_session(station, tag)
+    start(station)
+    assert sessions_fail_stale(now=T0 + timedelta(hours=1)) == 0
+    session.refresh_from_db()
+    assert session.status == SessionStatus.CHARGING
+
+
+def test_station_reboot_keeps_waiting_sessions(station, tag):
+    session = waiting_session(station, tag)
+    station_boot(
+        station_pk=station.pk, info={"chargePointVendor": "V", "chargePointModel": "M"}, now=minutes(1)
+    )
+    session.refresh_from_db()
+    assert session.status == SessionStatus.STARTING
+    start(station, at=minutes(2))
+    session.refresh_from_db()
+    assert session.status == SessionStatus.CHARGING
+
+
+def test_blocked_tag_start_is_recorded_and_billed_anyway(station, tag):
+    tag.status = IdTagStatus.BLOCKED
+    tag.save()
+    result = start(station)
+    assert result.id_tag_info["status"] == "Blocked"
+    assert Session.objects.get(transaction_id=result.transaction_id).status == SessionStatus.CHARGING
