@@ -183,7 +183,10 @@ def session_start(
         response = station_command(station=session.station, action="RemoteStartTransaction", payload=payload)
     except APIError as exc:
         _start_fail(session=session, reason=_SEND_FAILURES.get(exc.status_code, START_STATION_ERROR), now=now)
-        session.refresh_from_db()
+        raise
+    except Exception:
+        # The channel layer itself failed: the command most likely never left.
+        _start_fail(session=session, reason=START_NOT_CONNECTED, now=now)
         raise
     if not isinstance(response, dict) or response.get("status") != "Accepted":
         _start_fail(session=session, reason=START_REJECTED, now=now)
@@ -223,7 +226,7 @@ def session_stop(*, session: Session, now: datetime) -> tuple[Session, dict | No
     payload = {"transactionId": session.transaction_id}
     try:
         response = station_command(station=session.station, action="RemoteStopTransaction", payload=payload)
-    except APIError:
+    except Exception:
         if marked:
             _stop_undo(session=session, now=now)
         raise

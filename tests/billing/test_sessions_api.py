@@ -496,3 +496,10 @@ def test_client_cannot_stop_another_users_session(api, station, fake):
     session = charging_session(station, IdTagFactory())
     assert api["client"].post(f"/ocpp/sessions/{session.pk}/stop").status_code == 404
     assert fake.sent == []
+
+
+def test_start_charge_channel_layer_failure_does_not_leave_the_session_starting(api, station, tag, fake):
+    fake.errors["RemoteStartTransaction"] = ConnectionError("redis is down")
+    response = api["client"].post("/ocpp/start_charge", create_body(), format="json")
+    assert response.status_code == 500 and response.json()["error"] == "server_error"
+    assert Session.objects.get().status == SessionStatus.FAILED
