@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -10,6 +12,45 @@ class Role(models.TextChoices):
 
 
 ROLE_RANK = {Role.CLIENT: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.SUPERADMIN: 3}
+
+_ALL = ("view", "add", "change", "delete")
+# What each role may do in the Django admin (SPEC "Roles"), on top of what the
+# roles below it may; a superadmin is a Django superuser and may do anything.
+# Operators read stations and sessions; admins also manage stations, tariffs,
+# id tags and users (UserAdmin narrows that to clients and operators).
+# Billing records (sessions, transactions, meter values) stay read-only below
+# superadmin: they are history, changed only through the API's services.
+_ROLE_ADMIN_GRANTS = {
+    Role.OPERATOR: {
+        "stations.station": ("view",),
+        "stations.connector": ("view",),
+        "stations.statusrecord": ("view",),
+        "stations.messagelog": ("view",),
+        "stations.idtag": ("view",),
+        "billing.tariff": ("view",),
+        "billing.session": ("view",),
+        "billing.transaction": ("view",),
+        "billing.metervalue": ("view",),
+    },
+    Role.ADMIN: {
+        "stations.station": _ALL,
+        "stations.idtag": _ALL,
+        "billing.tariff": _ALL,
+        "evpower.user": _ALL,
+    },
+}
+
+
+@functools.cache
+def role_permissions(role: str) -> frozenset[str]:
+    """The Django permission names ("stations.view_station") that `role` holds by itself."""
+    perms = set()
+    for granted_role, grants in _ROLE_ADMIN_GRANTS.items():
+        if ROLE_RANK[Role(role)] >= ROLE_RANK[granted_role]:
+            for label, actions in grants.items():
+                app_label, model = label.split(".")
+                perms.update(f"{app_label}.{action}_{model}" for action in actions)
+    return frozenset(perms)
 
 
 class User(AbstractUser):
@@ -55,6 +96,16 @@ class User(AbstractUser):
                 self.role = Role.ADMIN
         self.is_superuser = self.role == Role.SUPERADMIN
         self.is_staff = ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role.OPERATOR]
+
+    def has_perm(self, perm, obj=None) -> bool:
+        # The role grants the Django-admin permissions; per-user and group
+        # permissions (superadmin-managed) still add to them.
+        return super().has_perm(perm, obj) or (self.is_active and perm in role_permissions(self.role))
+
+    def has_module_perms(self, app_label) -> bool:
+        return super().has_module_perms(app_label) or (
+            self.is_active and any(p.startswith(f"{app_label}.") for p in role_permissions(self.role))
+        )
 
     def has_role(self, role: str) -> bool:
         """True when this user's role is `role` or above."""

@@ -13,9 +13,18 @@ from evpower.models import Role, User
 _PRIVILEGED = (Role.ADMIN, Role.SUPERADMIN)
 
 
+def user_may_manage(*, actor: User, role: str) -> bool:
+    """Whether `actor` may create, change or delete users of `role`, or grant it.
+
+    Admins manage clients and operators; only a superadmin touches admins.
+    """
+    if role in _PRIVILEGED:
+        return actor.has_role(Role.SUPERADMIN)
+    return actor.has_role(Role.ADMIN)
+
+
 def _assert_may_manage(*, actor: User, role: str) -> None:
-    """Admins manage clients and operators; only a superadmin touches admins."""
-    if role in _PRIVILEGED and not actor.has_role(Role.SUPERADMIN):
+    if not user_may_manage(actor=actor, role=role):
         raise APIError(403, "permission_denied", "Only a superadmin manages admins and superadmins.")
 
 
