@@ -9,6 +9,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
@@ -112,6 +113,16 @@ class StationConsumer(AsyncWebsocketConsumer):
         self.commands: asyncio.Queue = asyncio.Queue()
         self.cp_task = asyncio.create_task(self.cp.start())
         self.command_task = asyncio.create_task(self._run_commands())
+
+    async def dispatch(self, message):
+        # Channels closes stale DB connections before every message, through
+        # Django's one sync thread. This consumer never touches the ORM (the
+        # writer thread does, and keeps its own connection healthy), so that
+        # hop per frame would only cost throughput and block the sync thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.cp is None:

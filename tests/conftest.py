@@ -8,6 +8,14 @@ from tests.factories import UserFactory
 pytest_plugins = ["tests.live"]
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Production hashing is slow by design; tests hash many passwords."""
+    from tests.live import FAST_HASHERS
+
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
 @pytest.fixture
 def make_api():
     """An APIClient authenticated by token as `user` (or anonymous)."""

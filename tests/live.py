@@ -15,6 +15,10 @@ from django.db import connection
 from tests.station import ws_path
 
 ROOT = Path(__file__).resolve().parent.parent
+FAST_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 
 
 def _free_port() -> int:
@@ -40,6 +44,7 @@ class Server:
             "DJANGO_SETTINGS_MODULE": "evpower.settings",
             "DATABASE_URL": _test_database_url(),
             "PYTHONUNBUFFERED": "1",
+            "PASSWORD_HASHERS": ",".join(FAST_HASHERS),
             **{k: str(v) for k, v in env.items()},
         }
         self.log = open(ROOT / f".daphne-{self.port}.log", "w+")  # noqa: SIM115

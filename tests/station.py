@@ -112,7 +112,8 @@ class TestStation(ChargePoint):
             await asyncio.sleep(delay)
         if mode == "answer-then-disconnect":
             # Like Reset Hard: the reply goes out, then the socket drops.
-            asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(self._connection.close()))
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.3, lambda: asyncio.ensure_future(self._connection.close()))
         answer = self.answers.get(action, DEFAULT_ANSWERS.get(action, {"status": "Accepted"}))
         return getattr(call_result, action)(**camel_to_snake_case(answer))
 
