@@ -20,7 +20,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
 from billing import services as billing
-from ocpp_gateway import schemas
+from ocpp_gateway import metrics, schemas
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.errors import CallErrorCode, OCPPCallError
 from ocpp_gateway.timefmt import format_time, parse_time, utcnow
@@ -182,10 +182,14 @@ class CentralSystem(ChargePoint):
         )
 
     def _log(self, direction: str, kind: int, action: str, unique_id: str, payload) -> None:
+        message_type = _TYPE_NAMES.get(kind, "INVALID")
+        metrics.messages.labels(direction, message_type, action).inc()
+        if kind == 4:
+            metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
         row = MessageLog(
             station_id=self.station.station_id,
             direction=direction,
-            message_type=_TYPE_NAMES.get(kind, "INVALID"),
+            message_type=message_type,
             action=action,
             unique_id=unique_id,
             payload=payload,

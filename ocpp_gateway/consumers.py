@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -13,7 +14,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
-from ocpp_gateway import housekeeping, presence
+from ocpp_gateway import housekeeping, metrics, presence
 from ocpp_gateway.chargepoint import CentralSystem, ConnectionClosed
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.writer import committer
@@ -209,12 +210,17 @@ class StationConsumer(AsyncWebsocketConsumer):
 
         action, payload = event["action"], event["payload"]
         timeout = event.get("timeout") or gateway_settings.CALL_TIMEOUT
+        started = time.monotonic()
         try:
             reply = await self.cp.call_raw(action, payload, timeout)
         except TimeoutError:
+            metrics.command_latency.labels(action, "timeout").observe(time.monotonic() - started)
             return {"type": "ocpp.command.result", "status": "timeout"}
         except ConnectionClosed:
+            metrics.command_latency.labels(action, "disconnected").observe(time.monotonic() - started)
             return {"type": "ocpp.command.result", "status": "disconnected"}
+        outcome = "call_error" if isinstance(reply, CallError) else "ok"
+        metrics.command_latency.labels(action, outcome).observe(time.monotonic() - started)
         if isinstance(reply, CallError):
             return {
                 "type": "ocpp.command.result",

@@ -179,3 +179,7 @@ def connection_get(station_id: str) -> dict | None:
     if not client.get(PROCESS_KEY.format(entry["process"])):
         return None
     return _public(entry)
+
+
+def local_count() -> int:
+    return len(_local.entries)

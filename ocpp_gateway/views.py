@@ -1,15 +1,20 @@
 """Gateway endpoints: live connections and commands to stations."""
 
 from asgiref.sync import async_to_sync
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evpower.api.errors import APIError
-from evpower.api.permissions import IsOperator
-from ocpp_gateway import presence, schemas
+from evpower.api.permissions import IsOperator, has_role
+from evpower.models import Role
+from ocpp_gateway import metrics, presence, schemas
 from ocpp_gateway.commands import CommandFailed, command_send
+from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.errors import OCPPCallError
 from stations.models import Station
 
@@ -99,3 +104,23 @@ class SendCommandView(APIView):
                 "response": response,
             }
         )
+
+
+class MetricsAccess(BasePermission):
+    """Operators and above, or whoever presents the METRICS_TOKEN bearer token."""
+
+    def has_permission(self, request, view) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and metrics.token_matches(
+            token.strip(), gateway_settings.METRICS_TOKEN
+        ):
+            return True
+        return has_role(request.user, Role.OPERATOR)
+
+
+class MetricsView(APIView):
+    permission_classes = [MetricsAccess]
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    def get(self, request):
+        return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

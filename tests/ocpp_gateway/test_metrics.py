@@ -1,0 +1,36 @@
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("anon", 401), ("client", 403), ("operator", 200), ("admin", 200)]
+)
+def test_metrics_need_operator(api, who, status):
+    assert api[who].get("/metrics").status_code == status
+
+
+def test_metrics_token_opens_metrics(api, settings):
+    settings.OCPP = {**settings.OCPP, "METRICS_TOKEN": "scrape-me-please"}
+    ok = api["anon"].get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me-please")
+    assert ok.status_code == 200
+    assert ok["Content-Type"].startswith("text/plain")
+    assert api["anon"].get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code in (401, 403)
+
+
+def test_no_token_configured_means_no_token_access(api, settings):
+    settings.OCPP = {**settings.OCPP, "METRICS_TOKEN": ""}
+    assert api["anon"].get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code in (401, 403)
+
+
+async def test_metrics_count_messages_errors_and_connections(raw_station, api):
+    from asgiref.sync import sync_to_async
+
+    station = await raw_station("CP-METRICS")
+    await station.call("Heartbeat", {})
+    await station.call("MakeCoffee", {})
+    body = (await sync_to_async(api["operator"].get)("/metrics")).content.decode()
+    assert 'evpower_ocpp_messages_total{action="Heartbeat",direction="in",message_type="CALL"}' in body
+    assert 'evpower_ocpp_errors_total{code="NotImplemented",direction="out"}' in body
+    connected = [line for line in body.splitlines() if line.startswith("evpower_stations_connected ")]
+    assert connected and float(connected[0].split()[1]) >= 1
