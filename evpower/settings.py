@@ -186,6 +186,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "PREPROCESSING_HOOKS": ["evpower.api.schema.strip_trailing_slash"],
     # Several resources have a `status` field with different choices.
     "ENUM_NAME_OVERRIDES": {
         "IdTagStatusEnum": "stations.models.IdTagStatus",
