@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from evpower.api import accounts, health
+from evpower.api.errors import json_404
 from evpower.api.routes import api_path
 
 handler400 = "evpower.api.errors.json_400"
@@ -24,4 +25,6 @@ urlpatterns = [
     path("", include("stations.control_urls")),
     path("", include("billing.urls")),
     path("", include("billing.transactions_api")),
+    # Last: anything else is a JSON 404, also with DEBUG on (no HTML page).
+    re_path(r"^", json_404),
 ]

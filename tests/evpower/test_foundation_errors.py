@@ -26,11 +26,6 @@ def test_unknown_url_answers_json_404(path):
     assert response.json() == {"error": "not_found", "detail": "Not found."}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django answers its HTML technical 404 page under DEBUG=True; needs the catch-all "
-    "`re_path(r'^', errors.json_404)` at the end of evpower/urls.py (lead's file)",
-)
 def test_unknown_url_answers_json_404_also_with_debug_on():
     with override_settings(DEBUG=True):
         response = APIClient().get("/nope")
