@@ -20,6 +20,8 @@ from stations.models import (
     Station,
 )
 
+MAX_INT = 2**31 - 1
+
 
 def _station(station_id: str) -> Station:
     station = Station.objects.filter(station_id=station_id).first()
@@ -69,7 +71,7 @@ class ReservationCommandOutput(ReservationOutput):
 
 class ReservationCreateInput(serializers.Serializer):
     station_id = serializers.CharField(max_length=48)
-    connector_id = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INT)
     id_tag = serializers.CharField(max_length=20)
     expiry_date = serializers.DateTimeField()
     parent_id_tag = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)
@@ -199,6 +201,8 @@ class ChargingProfileSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        # OCPP integers are 32-bit, whatever the database would hold.
+        extra_kwargs = {"charging_profile_id": {"max_value": MAX_INT}, "stack_level": {"max_value": MAX_INT}}
 
     def validate_recurrency_kind(self, value):
         return value or ""
@@ -258,10 +262,13 @@ class InstalledProfileOutput(serializers.ModelSerializer):
 
 
 class ProfileInstallInput(serializers.Serializer):
-    charging_profile_id = serializers.IntegerField(help_text="A stored profile's OCPP id.")
-    connector_id = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    charging_profile_id = serializers.IntegerField(help_text="A stored profile's OCPP id.", max_value=MAX_INT)
+    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INT)
     transaction_id = serializers.IntegerField(
-        required=False, help_text="For a TxProfile: the transaction it limits."
+        required=False,
+        min_value=0,
+        max_value=MAX_INT,
+        help_text="For a TxProfile: the transaction it limits.",
     )
 
     def validate_charging_profile_id(self, value):
