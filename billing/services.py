@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction, UnmatchedStop
 from billing.pricing import MeterReading, TariffSnapshot, price_session
-from stations.models import Station
+from stations.models import InstalledChargingProfile, Station
 from stations.services import id_tag_info, id_tag_owner_id
 
 logger = logging.getLogger(__name__)
@@ -473,6 +473,10 @@ def transaction_stop(
     tx.transaction_data = transaction_data
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
     session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason)
+    # A TxProfile lives only as long as its transaction (OCPP 1.6 §3.13.3).
+    InstalledChargingProfile.objects.filter(
+        station_id=station_pk, connector_id=tx.connector_id, purpose="TxProfile"
+    ).delete()
     return info
 
 

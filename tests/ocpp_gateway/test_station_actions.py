@@ -320,3 +320,46 @@ async def test_id_tag_table_is_consulted_live(server, tags):
     async with station_session(server, "CP-LIVE") as cp:
         reply = await cp.call(call.Authorize(id_tag="OK"))
     assert reply.id_tag_info["status"] == "Blocked"
+
+
+async def test_stop_transaction_forgets_the_connectors_tx_profile(server, tags):
+    from stations.models import InstalledChargingProfile
+
+    async with station_session(server, "CP-TXP") as cp:
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="OK", meter_start=0, timestamp=now_iso())
+        )
+        station = await Station.objects.aget(station_id="CP-TXP")
+        for purpose, profile_id in (("TxProfile", 1), ("TxDefaultProfile", 2)):
+            await InstalledChargingProfile.objects.acreate(
+                station=station,
+                connector_id=1,
+                charging_profile_id=profile_id,
+                purpose=purpose,
+                stack_level=0,
+                profile={},
+                installed_at=datetime.now(UTC),
+            )
+        await cp.call(
+            call.StopTransaction(meter_stop=10, timestamp=now_iso(), transaction_id=started.transaction_id)
+        )
+    purposes = [
+        p
+        async for p in InstalledChargingProfile.objects.filter(station=station).values_list(
+            "purpose", flat=True
+        )
+    ]
+    assert purposes == ["TxDefaultProfile"]
+
+
+async def test_after_boot_the_station_configuration_is_fetched_and_kept(server):
+    async with station_session(server, "CP-CONF") as cp:
+        await cp.wait_for("GetConfiguration")
+        assert ("TriggerMessage", {"requested_message": "StatusNotification"}) in cp.received
+
+    async def stored():
+        station = await Station.objects.aget(station_id="CP-CONF")
+        assert station.configuration["HeartbeatInterval"]["value"] == "300"
+        assert station.configuration["NumberOfConnectors"]["readonly"] is True
+
+    await eventually(stored)
