@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
+from evpower.api.pagination import Pagination
 from evpower.models import Role, User
 from tests.factories import PASSWORD, UserFactory
 
@@ -378,3 +379,21 @@ def test_list_query_count_does_not_grow_with_users(api, django_assert_num_querie
     with django_assert_num_queries(3):
         response = client.get("/ocpp/users")
     assert len(response.json()["results"]) == 24
+
+
+@pytest.mark.parametrize("query", [{"page": 99}, {"page": "x"}])
+def test_page_out_of_range_is_404_json(api, query):
+    response = api["admin"].get("/ocpp/users", query)
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_page_size_is_capped(api, monkeypatch):
+    monkeypatch.setattr(Pagination, "max_page_size", 2)
+
+    response = api["admin"].get("/ocpp/users", {"page_size": 100000})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 2
+    assert response.json()["count"] == 4
