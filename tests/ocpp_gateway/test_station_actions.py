@@ -353,13 +353,12 @@ async def test_stop_transaction_forgets_the_connectors_tx_profile(server, tags):
 
 
 async def test_after_boot_the_station_configuration_is_fetched_and_kept(server):
+    async def stored():
+        station = await Station.objects.aget(station_id="CP-CONF")
+        assert station.configuration.get("HeartbeatInterval") == {"value": "300", "readonly": False}
+        assert station.configuration.get("NumberOfConnectors") == {"value": "2", "readonly": True}
+
     async with station_session(server, "CP-CONF") as cp:
         await cp.wait_for("GetConfiguration")
         assert ("TriggerMessage", {"requested_message": "StatusNotification"}) in cp.received
-
-    async def stored():
-        station = await Station.objects.aget(station_id="CP-CONF")
-        assert station.configuration["HeartbeatInterval"]["value"] == "300"
-        assert station.configuration["NumberOfConnectors"]["readonly"] is True
-
-    await eventually(stored)
+        await eventually(stored)
