@@ -85,6 +85,11 @@ def test_foundation_paths_are_documented(schema):
     assert not any(p.startswith(("/admin", "/docs", "/openapi")) for p in paths)
 
 
+def test_documented_paths_have_no_trailing_slash(schema):
+    # The routes accept both; the documentation shows the SPEC's spelling.
+    assert [p for p in schema["paths"] if p.endswith("/")] == []
+
+
 def test_token_authentication_is_described_for_the_authorize_button(schema):
     token_auth = schema["components"]["securitySchemes"]["tokenAuth"]
 
