@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connection, connections, transaction
 
 from ocpp_gateway.conf import gateway_settings
 
@@ -40,8 +40,28 @@ class Batch:
         for hook in self.flush_hooks:
             hook(self)
         for model, rows in self.rows.items():
-            model.objects.bulk_create(rows, batch_size=500)
+            if connection.vendor == "postgresql":
+                _copy_rows(model, rows)
+            else:
+                model.objects.bulk_create(rows, batch_size=500)
         self.rows.clear()
+
+
+def _copy_rows(model, rows: list) -> None:
+    """Insert with COPY: on the hot path several times cheaper than INSERT
+    for both Python and PostgreSQL. Rows get no pk back (none is needed)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    for row in rows:
+        for field in fields:
+            field.pre_save(row, add=True)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(
+            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row([f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields])
 
 
 Unit = Callable[[Batch], Any]
