@@ -27,6 +27,7 @@ SUBPROTOCOL = "ocpp1.6"
 # writer thread.
 _auth_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-auth")
 _CLOSED = object()
+MAX_QUEUED_FRAMES = 100
 
 
 def station_id_valid(station_id: str) -> bool:
@@ -133,6 +134,12 @@ class StationConsumer(AsyncWebsocketConsumer):
             len(data.encode() if isinstance(data, str) else data) > gateway_settings.MAX_FRAME_BYTES
         ):
             await self.close(code=1009)
+            return
+        if self.connection.inbox.qsize() >= MAX_QUEUED_FRAMES:
+            # OCPP-J allows one call at a time; a station this far ahead of
+            # our answers is flooding, and must not grow memory without bound.
+            logger.warning("%s: %d frames unanswered, closing", self.station.station_id, MAX_QUEUED_FRAMES)
+            await self.close(code=1008)
             return
         presence.touch(self.station.station_id)
         if bytes_data is not None:

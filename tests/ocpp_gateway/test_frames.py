@@ -106,3 +106,21 @@ async def test_bad_frames_are_logged_in_and_out(raw_station):
     assert ("out", "CALLERROR", "") in rows
     assert ("in", "CALL", "Heartbeat") in rows
     assert ("out", "CALLRESULT", "Heartbeat") in rows
+
+
+async def test_station_flooding_frames_is_disconnected_not_buffered_forever(raw_station, monkeypatch):
+    import asyncio
+
+    from ocpp_gateway import consumers
+    from ocpp_gateway.chargepoint import CentralSystem
+
+    async def slow_handle_call(self, msg):
+        await asyncio.sleep(0.5)  # a central system busy (slow database)
+
+    monkeypatch.setattr(consumers, "MAX_QUEUED_FRAMES", 5)
+    monkeypatch.setattr(CentralSystem, "_handle_call", slow_handle_call)
+    station = await raw_station("CP-FLOOD")
+    for n in range(50):
+        await station.comm.send_to(text_data=json.dumps([2, f"f{n}", "Heartbeat", {}]))
+    closed = await station.comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1008}
