@@ -120,3 +120,15 @@ async def test_boot_answer_comes_before_central_system_calls(writer):
     follow_up = json.loads(await comm.receive_from())
     assert follow_up[0] == 2 and follow_up[2] == "TriggerMessage"
     await comm.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/a%2Fb", "/ws/", "/elsewhere"])
+async def test_other_websocket_paths_are_refused_cleanly(writer, path):
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from ocpp_gateway.routing import websocket_urlpatterns
+
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path, subprotocols=["ocpp1.6"])
+    connected, _ = await comm.connect()
+    assert not connected
