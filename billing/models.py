@@ -78,6 +78,8 @@ class MeterValue(models.Model):
         Transaction,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        # Covered by mv_tx_time; a second index would only slow the hot path.
+        db_index=False,
         null=True,
         blank=True,
         related_name="meter_values",

@@ -300,6 +300,30 @@ def meter_values_record(
         batch.on_flush(_live_flush)
 
 
+# What the live update reads: loading whole rows costs more than the query.
+_LIVE_FIELDS = (
+    "transaction_id",
+    "station_id",
+    "meter_start",
+    "started_at",
+    "last_meter_wh",
+    "last_meter_at",
+    "station__id",
+    "station__time_zone",
+    "session__id",
+    "session__transaction_id",
+    "session__status",
+    "session__tariff_snapshot",
+    "session__limit_kwh",
+    "session__limit_amount",
+    "session__limit_stop_sent_at",
+    "session__energy_kwh",
+    "session__cost",
+    "session__currency",
+    "session__updated_at",
+)
+
+
 def _live_flush(batch) -> None:
     touched: dict = batch.__dict__.pop("live", {})
     if not touched:
@@ -307,9 +331,9 @@ def _live_flush(batch) -> None:
     latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
     # One query for transactions, stations and sessions: this runs per commit.
     txs = list(
-        Transaction.objects.filter(pk__in=latest, stopped_at__isnull=True).select_related(
-            "station", "session"
-        )
+        Transaction.objects.filter(pk__in=latest, stopped_at__isnull=True)
+        .select_related("station", "session")
+        .only(*_LIVE_FIELDS)
     )
     sessions = {}
     for tx in txs:

@@ -171,7 +171,8 @@ class MessageLog(models.Model):
         IN = "in"
         OUT = "out"
 
-    station_id = models.CharField(max_length=48, db_index=True)
+    # Indexed by msglog_station_time below (a plain index would only slow inserts).
+    station_id = models.CharField(max_length=48)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.CharField(max_length=10)
     action = models.CharField(max_length=64, blank=True, default="")
