@@ -1,5 +1,6 @@
 """Real Daphne processes on free ports, sharing the test database."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 from django.db import connection
+from rest_framework.authtoken.models import Token
 
+from evpower.models import Role
+from tests.factories import UserFactory
 from tests.station import ws_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,3 +150,31 @@ def start_server(transactional_db, _server_pool):
 @pytest.fixture
 def server(start_server):
     return start_server()
+
+
+@pytest.fixture
+def live_token(transactional_db):
+    """`make(role=Role.OPERATOR)`: a new user of `role` with an API token; returns the key.
+
+    Blocking ORM: from an async test call it as `await sync_to_async(live_token)(role)`."""
+
+    def make(role=Role.OPERATOR) -> str:
+        return Token.objects.create(user=UserFactory(role=role)).key
+
+    return make
+
+
+async def http(
+    server: Server, method: str, path: str, token: str | None = None, payload=None, **kwargs
+) -> requests.Response:
+    """`method path` against `server`, with `payload` as JSON and `token` (if any) as auth.
+
+    Blocking HTTP run in a thread: a test station sharing this event loop must keep
+    answering the server's calls meanwhile (TriggerMessage, GetConfiguration after boot)."""
+    headers = dict(kwargs.pop("headers", {}))
+    if token is not None:
+        headers["Authorization"] = f"Token {token}"
+    kwargs.setdefault("timeout", 60)
+    return await asyncio.to_thread(
+        requests.request, method, server.url + path, json=payload, headers=headers, **kwargs
+    )

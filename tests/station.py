@@ -17,27 +17,7 @@ from ocpp.exceptions import GenericError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
-CENTRAL_ACTIONS = (
-    "CancelReservation",
-    "ChangeAvailability",
-    "ChangeConfiguration",
-    "ClearCache",
-    "ClearChargingProfile",
-    "DataTransfer",
-    "GetCompositeSchedule",
-    "GetConfiguration",
-    "GetDiagnostics",
-    "GetLocalListVersion",
-    "RemoteStartTransaction",
-    "RemoteStopTransaction",
-    "ReserveNow",
-    "Reset",
-    "SendLocalList",
-    "SetChargingProfile",
-    "TriggerMessage",
-    "UnlockConnector",
-    "UpdateFirmware",
-)
+from ocpp_gateway.schemas import CENTRAL_ACTIONS
 
 DEFAULT_ANSWERS = {
     "GetConfiguration": {

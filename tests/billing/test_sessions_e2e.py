@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 
 from billing.models import Session, Tariff
 from tests.factories import IdTagFactory, StationFactory, UserFactory
+from tests.live import http
 from tests.station import station_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,21 +23,17 @@ def iso(value: datetime) -> str:
 
 
 class Api:
-    """Blocking HTTP run in a thread: the test station shares this event loop."""
+    """One client's HTTP calls to `server` (see `tests.live.http`)."""
 
     def __init__(self, server, token: str):
-        self.base = server.url
-        self.headers = {"Authorization": f"Token {token}"}
+        self.server = server
+        self.token = token
 
     async def post(self, path: str, body: dict | None = None) -> requests.Response:
-        return await asyncio.to_thread(
-            requests.post, self.base + path, json=body, headers=self.headers, timeout=30
-        )
+        return await http(self.server, "POST", path, self.token, body)
 
     async def get(self, path: str, **params) -> requests.Response:
-        return await asyncio.to_thread(
-            requests.get, self.base + path, params=params, headers=self.headers, timeout=30
-        )
+        return await http(self.server, "GET", path, self.token, params=params)
 
     async def session_when(self, session_id: int, check, timeout: float = 5) -> dict:
         """The session once `check(session)` holds: the server commits asynchronously."""
@@ -180,7 +177,7 @@ async def test_local_rfid_start_is_billed_to_the_tag_owner(server):
     sessions = (await api.get("/ocpp/sessions")).json()
     assert sessions["count"] == 1
     session = await api.session_when(sessions["results"][0]["id"], lambda s: s["status"] == "completed")
-    owner_id = await sync_to_async(lambda: Token.objects.get(key=api.headers["Authorization"][6:]).user_id)()
+    owner_id = await sync_to_async(lambda: Token.objects.get(key=api.token).user_id)()
     # 8 kWh * 0.25 = 2.00
     assert (session["user"], session["transaction_id"]) == (owner_id, started.transaction_id)
     assert (session["energy_kwh"], session["cost"], session["tariff"]["price_per_kwh"]) == (

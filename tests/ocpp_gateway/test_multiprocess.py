@@ -4,11 +4,8 @@ import asyncio
 import os
 
 import pytest
-import requests
-from rest_framework.authtoken.models import Token
 
-from evpower.models import Role
-from tests.factories import UserFactory
+from tests.live import http
 from tests.station import station_session
 
 pytestmark = [
@@ -21,18 +18,12 @@ FAST_PRESENCE = {"OCPP_PRESENCE_PROCESS_TTL": "3", "OCPP_PRESENCE_FLUSH_SECONDS"
 
 
 @pytest.fixture
-def key(transactional_db):
-    return Token.objects.create(user=UserFactory(role=Role.OPERATOR)).key
-
-
-async def get(server, key, path):
-    return await asyncio.to_thread(
-        requests.get, f"{server.url}{path}", headers={"Authorization": f"Token {key}"}, timeout=30
-    )
+def key(live_token):
+    return live_token()
 
 
 async def connected_ids(server, key) -> set[str]:
-    response = await get(server, key, "/ocpp/connections")
+    response = await http(server, "GET", "/ocpp/connections", key)
     assert response.status_code == 200
     return {c["station_id"] for c in response.json()}
 
@@ -44,16 +35,16 @@ async def test_station_on_one_process_is_commanded_through_another(start_server,
         await station.wait_for("GetConfiguration")
         assert "CP-MULTI" in await connected_ids(b, key)
         station.answers["Reset"] = {"status": "Rejected"}
-        response = await asyncio.to_thread(
-            requests.post,
-            f"{b.url}/ocpp/send_command",
-            json={"station_id": "CP-MULTI", "command": "Reset", "payload": {"type": "Soft"}},
-            headers={"Authorization": f"Token {key}"},
-            timeout=30,
+        response = await http(
+            b,
+            "POST",
+            "/ocpp/send_command",
+            key,
+            {"station_id": "CP-MULTI", "command": "Reset", "payload": {"type": "Soft"}},
         )
         assert response.status_code == 200, response.text
         assert response.json()["response"] == {"status": "Rejected"}
-        status = await get(b, key, "/ocpp/status/CP-MULTI")
+        status = await http(b, "GET", "/ocpp/status/CP-MULTI", key)
         if status.status_code == 200:
             assert status.json()["online"] is True
 

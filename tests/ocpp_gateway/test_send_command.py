@@ -6,10 +6,10 @@ import time
 import pytest
 import requests
 from asgiref.sync import sync_to_async
-from rest_framework.authtoken.models import Token
 
 from evpower.models import Role
-from tests.factories import StationFactory, UserFactory
+from tests.factories import StationFactory
+from tests.live import http
 from tests.station import station_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -55,27 +55,12 @@ PAYLOADS = {
 }
 
 
-@pytest.fixture
-def token(transactional_db):
-    def make(role=Role.OPERATOR) -> str:
-        user = UserFactory(role=role)
-        return Token.objects.create(user=user).key
-
-    return make
+async def post(server, token: str | None, body: dict) -> requests.Response:
+    return await http(server, "POST", "/ocpp/send_command", token, body)
 
 
-async def post(server, token: str, body: dict) -> requests.Response:
-    return await asyncio.to_thread(
-        requests.post,
-        f"{server.url}/ocpp/send_command",
-        json=body,
-        headers={"Authorization": f"Token {token}"},
-        timeout=60,
-    )
-
-
-async def test_all_nineteen_commands_reach_the_station_and_answer(server, token):
-    key = await sync_to_async(token)()
+async def test_all_nineteen_commands_reach_the_station_and_answer(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-CMD") as station:
         await station.wait_for("GetConfiguration")  # the after-boot calls are done
         for action, payload in PAYLOADS.items():
@@ -106,8 +91,8 @@ async def test_all_nineteen_commands_reach_the_station_and_answer(server, token)
     assert received == list(PAYLOADS)
 
 
-async def test_station_answer_status_is_passed_through(server, token):
-    key = await sync_to_async(token)()
+async def test_station_answer_status_is_passed_through(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-REJ") as station:
         station.answers["Reset"] = {"status": "Rejected"}
         response = await post(
@@ -117,8 +102,8 @@ async def test_station_answer_status_is_passed_through(server, token):
     assert response.json() == {"status": "Rejected", "response": {"status": "Rejected"}}
 
 
-async def test_payload_reaches_station_exactly_as_given(server, token):
-    key = await sync_to_async(token)()
+async def test_payload_reaches_station_exactly_as_given(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-ORDER") as station:
         payload = {"value": "60", "key": "MeterValueSampleInterval"}
         response = await post(
@@ -150,8 +135,8 @@ async def test_payload_reaches_station_exactly_as_given(server, token):
         ({"station_id": "CP-OFFLINE", "command": "Reset", "payload": {"type": "Hard"}}, 409, "not_connected"),
     ],
 )
-async def test_bad_requests_get_clear_errors(server, token, body, status, error):
-    key = await sync_to_async(token)()
+async def test_bad_requests_get_clear_errors(server, live_token, body, status, error):
+    key = await sync_to_async(live_token)()
     await sync_to_async(StationFactory)(station_id="CP-OFFLINE")
     response = await post(server, key, body)
     assert response.status_code == status, response.text
@@ -160,16 +145,16 @@ async def test_bad_requests_get_clear_errors(server, token, body, status, error)
     assert response.json()["detail"]
 
 
-async def test_invalid_payload_error_names_the_schema_complaint(server, token):
-    key = await sync_to_async(token)()
+async def test_invalid_payload_error_names_the_schema_complaint(server, live_token):
+    key = await sync_to_async(live_token)()
     response = await post(
         server, key, {"station_id": "CP-X", "command": "Reset", "payload": {"type": "Sideways"}}
     )
     assert "type" in response.json()["detail"] or "Sideways" in response.json()["detail"]
 
 
-async def test_callerror_is_502_with_code_and_text(server, token):
-    key = await sync_to_async(token)()
+async def test_callerror_is_502_with_code_and_text(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-ERR") as station:
         station.behaviour["Reset"] = "error"
         response = await post(
@@ -181,9 +166,9 @@ async def test_callerror_is_502_with_code_and_text(server, token):
     assert "refused by test station" in body["error_description"]
 
 
-async def test_no_answer_is_504_after_call_timeout(start_server, token):
+async def test_no_answer_is_504_after_call_timeout(start_server, live_token):
     server = start_server(OCPP_CALL_TIMEOUT="2")
-    key = await sync_to_async(token)()
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-SILENT") as station:
         await station.wait_for("GetConfiguration")
         station.behaviour["Reset"] = "silent"
@@ -196,9 +181,9 @@ async def test_no_answer_is_504_after_call_timeout(start_server, token):
     assert 1.5 < elapsed < 10
 
 
-async def test_late_reply_is_not_mixed_up_with_next_call(start_server, token):
+async def test_late_reply_is_not_mixed_up_with_next_call(start_server, live_token):
     server = start_server(OCPP_CALL_TIMEOUT="2")
-    key = await sync_to_async(token)()
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-LATE") as station:
         await station.wait_for("GetConfiguration")
         station.behaviour["GetLocalListVersion.delay"] = 3
@@ -217,8 +202,8 @@ async def test_late_reply_is_not_mixed_up_with_next_call(start_server, token):
     assert response.json()["response"] == {"listVersion": 42}
 
 
-async def test_socket_closing_mid_call_fails_at_once(server, token):
-    key = await sync_to_async(token)()
+async def test_socket_closing_mid_call_fails_at_once(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-DROP") as station:
         await station.wait_for("GetConfiguration")
         station.behaviour["Reset"] = "disconnect"
@@ -231,8 +216,8 @@ async def test_socket_closing_mid_call_fails_at_once(server, token):
     assert elapsed < 10  # not the 30 s call timeout
 
 
-async def test_reply_then_disconnect_is_still_200(server, token):
-    key = await sync_to_async(token)()
+async def test_reply_then_disconnect_is_still_200(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-HARD") as station:
         await station.wait_for("GetConfiguration")
         station.behaviour["Reset"] = "answer-then-disconnect"
@@ -243,8 +228,8 @@ async def test_reply_then_disconnect_is_still_200(server, token):
     assert response.json()["response"] == {"status": "Accepted"}
 
 
-async def test_concurrent_commands_queue_one_in_flight(server, token):
-    key = await sync_to_async(token)()
+async def test_concurrent_commands_queue_one_in_flight(server, live_token):
+    key = await sync_to_async(live_token)()
     async with station_session(server, "CP-BUSY") as station:
         await station.wait_for("GetConfiguration")
         station.behaviour["DataTransfer.delay"] = 0.3
@@ -263,15 +248,7 @@ async def test_concurrent_commands_queue_one_in_flight(server, token):
 
 
 @pytest.mark.parametrize(("role", "status"), [(Role.CLIENT, 403), (None, 401)])
-async def test_only_operators_send_commands(server, token, role, status):
-    headers = {}
-    if role:
-        headers["Authorization"] = f"Token {await sync_to_async(token)(role)}"
-    response = await asyncio.to_thread(
-        requests.post,
-        f"{server.url}/ocpp/send_command",
-        json={"station_id": "X", "command": "Reset", "payload": {"type": "Soft"}},
-        headers=headers,
-        timeout=10,
-    )
+async def test_only_operators_send_commands(server, live_token, role, status):
+    key = await sync_to_async(live_token)(role) if role else None
+    response = await post(server, key, {"station_id": "X", "command": "Reset", "payload": {"type": "Soft"}})
     assert response.status_code == status

@@ -1,17 +1,12 @@
 """Charging profiles API: stored profiles, installing them, what stations hold."""
 
-import asyncio
-
 import pytest
-import requests
 from asgiref.sync import sync_to_async
-from rest_framework.authtoken.models import Token
 
-from evpower.models import Role
-from ocpp_gateway import views
 from stations.commands_state import command_result_apply
 from stations.models import ChargingProfile, InstalledChargingProfile
-from tests.factories import StationFactory, UserFactory
+from tests.factories import StationFactory
+from tests.live import http
 from tests.station import station_session
 
 SCHEDULE = {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}
@@ -39,27 +34,6 @@ def stored_profile(**extra) -> ChargingProfile:
         "schedule": SCHEDULE,
     }
     return ChargingProfile.objects.create(**{**values, **extra})
-
-
-class FakeStation:
-    """Stands in for `station_command`, applying answers through the hook as the gateway does."""
-
-    def __init__(self):
-        self.answers: dict = {}
-        self.sent: list = []
-
-    def __call__(self, *, station, action, payload, timeout=None):
-        self.sent.append((action, payload))
-        response = self.answers.get(action, {"status": "Accepted"})
-        command_result_apply(station_pk=station.pk, action=action, request=payload, response=response)
-        return response
-
-
-@pytest.fixture
-def station_cmd(monkeypatch):
-    fake = FakeStation()
-    monkeypatch.setattr(views, "station_command", fake)
-    return fake
 
 
 @pytest.mark.django_db
@@ -293,33 +267,14 @@ class TestInstall:
 # Through a real server and station -------------------------------------------------------
 
 
-@pytest.fixture
-def operator_token(transactional_db):
-    def make():
-        return Token.objects.create(user=UserFactory(role=Role.OPERATOR)).key
-
-    return make
-
-
-async def http(method, server, token, path, payload=None):
-    return await asyncio.to_thread(
-        requests.request,
-        method,
-        server.url + path,
-        json=payload,
-        headers={"Authorization": f"Token {token}"},
-        timeout=60,
-    )
-
-
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-async def test_install_then_clear_through_send_command_with_a_real_station(server, operator_token):
-    token = await sync_to_async(operator_token)()
+async def test_install_then_clear_through_send_command_with_a_real_station(server, live_token):
+    token = await sync_to_async(live_token)()
     await sync_to_async(stored_profile)()
     path = "/ocpp/stations/CP-PROF/charging_profiles"
     async with station_session(server, "CP-PROF") as station:
-        installed = await http("POST", server, token, path, {"charging_profile_id": 10, "connector_id": 1})
+        installed = await http(server, "POST", path, token, {"charging_profile_id": 10, "connector_id": 1})
         assert installed.status_code == 200, installed.text
         sent = await station.wait_for("SetChargingProfile")
         assert sent["connector_id"] == 1
@@ -336,14 +291,14 @@ async def test_install_then_clear_through_send_command_with_a_real_station(serve
             },
         }
         command = {"station_id": "CP-PROF", "command": "SetChargingProfile", "payload": by_hand}
-        assert (await http("POST", server, token, "/ocpp/send_command", command)).status_code == 200
-        listed = (await http("GET", server, token, path)).json()
+        assert (await http(server, "POST", "/ocpp/send_command", token, command)).status_code == 200
+        listed = (await http(server, "GET", path, token)).json()
         assert sorted((p["connector_id"], p["charging_profile_id"]) for p in listed["results"]) == [
             (1, 10),
             (2, 20),
         ]
 
         clear = {"station_id": "CP-PROF", "command": "ClearChargingProfile", "payload": {"connectorId": 1}}
-        assert (await http("POST", server, token, "/ocpp/send_command", clear)).status_code == 200
-        listed = (await http("GET", server, token, path)).json()
+        assert (await http(server, "POST", "/ocpp/send_command", token, clear)).status_code == 200
+        listed = (await http(server, "GET", path, token)).json()
     assert [(p["connector_id"], p["charging_profile_id"]) for p in listed["results"]] == [(2, 20)]

@@ -1,39 +1,13 @@
 """Local authorisation list API: desired entries, SendLocalList Full/Differential, versions."""
 
-import asyncio
-
 import pytest
-import requests
 from asgiref.sync import sync_to_async
-from rest_framework.authtoken.models import Token
 
 from evpower.models import Role
-from ocpp_gateway import views
-from stations.commands_state import command_result_apply
 from stations.models import LocalAuthList, Station
-from tests.factories import StationFactory, UserFactory
+from tests.factories import StationFactory
+from tests.live import http
 from tests.station import station_session
-
-
-class FakeStation:
-    """Stands in for `station_command`, applying answers through the hook as the gateway does."""
-
-    def __init__(self):
-        self.answers: dict = {}
-        self.sent: list = []
-
-    def __call__(self, *, station, action, payload, timeout=None):
-        self.sent.append((action, payload))
-        response = self.answers.get(action, {"status": "Accepted"})
-        command_result_apply(station_pk=station.pk, action=action, request=payload, response=response)
-        return response
-
-
-@pytest.fixture
-def station_cmd(monkeypatch):
-    fake = FakeStation()
-    monkeypatch.setattr(views, "station_command", fake)
-    return fake
 
 
 def entries(*pairs):
@@ -196,37 +170,15 @@ class TestSync:
 # Through a real server and station -------------------------------------------------------
 
 
-@pytest.fixture
-def tokens(transactional_db):
-    def make():
-        return {
-            role: Token.objects.create(user=UserFactory(role=role)).key
-            for role in (Role.OPERATOR, Role.ADMIN)
-        }
-
-    return make
-
-
-async def http(method, server, token, path, payload=None):
-    return await asyncio.to_thread(
-        requests.request,
-        method,
-        server.url + path,
-        json=payload,
-        headers={"Authorization": f"Token {token}"},
-        timeout=60,
-    )
-
-
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-async def test_full_then_differential_sync_with_a_real_station(server, tokens):
-    keys = await sync_to_async(tokens)()
-    admin = keys[Role.ADMIN]
+async def test_full_then_differential_sync_with_a_real_station(server, live_token):
+    operator = await sync_to_async(live_token)(Role.OPERATOR)
+    admin = await sync_to_async(live_token)(Role.ADMIN)
     url = "/ocpp/stations/CP-LL/local_list"
     async with station_session(server, "CP-LL") as station:
-        assert (await http("PUT", server, admin, url, entries(A, B))).status_code == 200
-        first = await http("POST", server, admin, f"{url}/sync", {})
+        assert (await http(server, "PUT", url, admin, entries(A, B))).status_code == 200
+        first = await http(server, "POST", f"{url}/sync", admin, {})
         assert first.status_code == 200, first.text
         assert (first.json()["update_type"], first.json()["local_list"]["version"]) == ("Full", 1)
         full = await station.wait_for("SendLocalList")
@@ -237,8 +189,8 @@ async def test_full_then_differential_sync_with_a_real_station(server, tokens):
         )
 
         station.received.clear()
-        await http("PUT", server, admin, url, entries(A))
-        second = (await http("POST", server, admin, f"{url}/sync", {})).json()
+        await http(server, "PUT", url, admin, entries(A))
+        second = (await http(server, "POST", f"{url}/sync", admin, {})).json()
         diff = await station.wait_for("SendLocalList")
         assert (diff["list_version"], diff["update_type"]) == (2, "Differential")
         assert diff["local_authorization_list"] == [{"id_tag": "B"}]
@@ -247,32 +199,28 @@ async def test_full_then_differential_sync_with_a_real_station(server, tokens):
         # Sent by hand and accepted: the version is recorded too.
         by_hand = {"listVersion": 7, "updateType": "Differential", "localAuthorizationList": []}
         command = {"station_id": "CP-LL", "command": "SendLocalList", "payload": by_hand}
-        assert (
-            await http("POST", server, keys[Role.OPERATOR], "/ocpp/send_command", command)
-        ).status_code == 200
-        listed = (await http("GET", server, keys[Role.OPERATOR], url)).json()
+        assert (await http(server, "POST", "/ocpp/send_command", operator, command)).status_code == 200
+        listed = (await http(server, "GET", url, operator)).json()
     assert listed["version"] == 7
 
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-async def test_get_configuration_through_send_command_updates_the_station(server, tokens):
-    keys = await sync_to_async(tokens)()
+async def test_get_configuration_through_send_command_updates_the_station(server, live_token):
+    operator = await sync_to_async(live_token)(Role.OPERATOR)
     async with station_session(server, "CP-CONF") as station:
         await station.wait_for("GetConfiguration")  # the one asked after boot
         station.answers["GetConfiguration"] = {
             "configurationKey": [{"key": "MeterValueSampleInterval", "readonly": False, "value": "15"}]
         }
         command = {"station_id": "CP-CONF", "command": "GetConfiguration", "payload": {}}
-        response = await http("POST", server, keys[Role.OPERATOR], "/ocpp/send_command", command)
+        response = await http(server, "POST", "/ocpp/send_command", operator, command)
         assert response.status_code == 200, response.text
         change = {
             "station_id": "CP-CONF",
             "command": "ChangeConfiguration",
             "payload": {"key": "MeterValueSampleInterval", "value": "30"},
         }
-        assert (
-            await http("POST", server, keys[Role.OPERATOR], "/ocpp/send_command", change)
-        ).status_code == 200
+        assert (await http(server, "POST", "/ocpp/send_command", operator, change)).status_code == 200
     station_row = await Station.objects.aget(station_id="CP-CONF")
     assert station_row.configuration == {"MeterValueSampleInterval": {"value": "30", "readonly": False}}

@@ -1,19 +1,14 @@
 """Reservations API: /ocpp/reservations (ReserveNow, CancelReservation)."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from asgiref.sync import sync_to_async
 from ocpp.v16 import call
-from rest_framework.authtoken.models import Token
 
-from evpower.models import Role
-from ocpp_gateway import views
-from stations.commands_state import command_result_apply
 from stations.models import Reservation
-from tests.factories import IdTagFactory, StationFactory, UserFactory
+from tests.factories import IdTagFactory, StationFactory
+from tests.live import http
 from tests.station import now_iso, station_session
 
 ROLES = ["client", "operator", "admin", "superadmin"]
@@ -23,29 +18,10 @@ def future(hours=2):
     return (datetime.now(UTC) + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
 
 
-class FakeStation:
-    """Stands in for `station_command`: answers, and applies the answer the way
-    the gateway does (through the command-result hook)."""
-
-    def __init__(self):
-        self.answers: dict = {}
-        self.sent: list = []
-        self.error = None
-
-    def __call__(self, *, station, action, payload, timeout=None):
-        self.sent.append((station.station_id, action, payload))
-        if self.error is not None:
-            raise self.error
-        response = self.answers.get(action, {"status": "Accepted"})
-        command_result_apply(station_pk=station.pk, action=action, request=payload, response=response)
-        return response
-
-
 @pytest.fixture
-def station_cmd(monkeypatch):
-    fake = FakeStation()
-    monkeypatch.setattr(views, "station_command", fake)
-    return fake
+def station_cmd(station_cmd):
+    station_cmd.with_station_id = True  # sent: (station_id, action, payload)
+    return station_cmd
 
 
 def body(station, tag, **extra):
@@ -272,49 +248,30 @@ class TestCancel:
 # Through a real server and station -------------------------------------------------------
 
 
-@pytest.fixture
-def operator_token(transactional_db):
-    def make():
-        return Token.objects.create(user=UserFactory(role=Role.OPERATOR)).key
-
-    return make
-
-
-async def http(method, server, token, path, payload=None):
-    return await asyncio.to_thread(
-        requests.request,
-        method,
-        server.url + path,
-        json=payload,
-        headers={"Authorization": f"Token {token}"},
-        timeout=60,
-    )
-
-
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-async def test_reserve_cancel_and_use_with_a_real_station(server, operator_token):
-    token = await sync_to_async(operator_token)()
+async def test_reserve_cancel_and_use_with_a_real_station(server, live_token):
+    token = await sync_to_async(live_token)()
     tag = await sync_to_async(IdTagFactory)()
     async with station_session(server, "CP-RES:1") as station:
         reserve = {"station_id": "CP-RES:1", "connector_id": 1, "id_tag": tag.id_tag, "expiry_date": future()}
-        first = await http("POST", server, token, "/ocpp/reservations", reserve)
+        first = await http(server, "POST", "/ocpp/reservations", token, reserve)
         assert first.status_code == 201, first.text
         assert first.json()["status"] == "accepted"
         sent = await station.wait_for("ReserveNow")
         assert sent["reservation_id"] == first.json()["reservation_id"]
         assert sent["id_tag"] == tag.id_tag
 
-        cancelled = await http("POST", server, token, f"/ocpp/reservations/{first.json()['id']}/cancel")
+        cancelled = await http(server, "POST", f"/ocpp/reservations/{first.json()['id']}/cancel", token)
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "cancelled"
 
         station.answers["ReserveNow"] = {"status": "Occupied"}
-        refused = await http("POST", server, token, "/ocpp/reservations", reserve)
+        refused = await http(server, "POST", "/ocpp/reservations", token, reserve)
         assert (refused.json()["status"], refused.json()["station_status"]) == ("rejected", "Occupied")
 
         station.answers["ReserveNow"] = {"status": "Accepted"}
-        second = (await http("POST", server, token, "/ocpp/reservations", reserve)).json()
+        second = (await http(server, "POST", "/ocpp/reservations", token, reserve)).json()
         await station.call(
             call.StartTransaction(
                 connector_id=1,
@@ -324,6 +281,6 @@ async def test_reserve_cancel_and_use_with_a_real_station(server, operator_token
                 reservation_id=second["reservation_id"],
             )
         )
-        used = (await http("GET", server, token, f"/ocpp/reservations/{second['id']}")).json()
+        used = (await http(server, "GET", f"/ocpp/reservations/{second['id']}", token)).json()
     assert used["status"] == "used"
     assert used["transaction_id"] is not None

@@ -4,12 +4,10 @@ import asyncio
 from urllib.parse import quote
 
 import pytest
-import requests
 from asgiref.sync import sync_to_async
 from ocpp.v16 import call
-from rest_framework.authtoken.models import Token
 
-from tests.factories import UserFactory
+from tests.live import http
 from tests.station import now_iso, station_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -17,22 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 STATION_ID = "CP:01#A+B.2"
 
 
-@sync_to_async
-def _token(role: str) -> str:
-    user = UserFactory(role=role)
-    return Token.objects.create(user=user).key
-
-
-async def _get(server, path: str, token: str) -> requests.Response:
-    # In a thread: the test station shares this event loop and must keep
-    # answering the server's calls (TriggerMessage, GetConfiguration after boot).
-    return await asyncio.to_thread(
-        requests.get, server.url + path, headers={"Authorization": f"Token {token}"}, timeout=10
-    )
-
-
-async def test_booted_station_shows_online_with_boot_info_and_connectors(server):
-    client_token, operator_token = await _token("client"), await _token("operator")
+async def test_booted_station_shows_online_with_boot_info_and_connectors(server, live_token):
+    client_token = await sync_to_async(live_token)("client")
+    operator_token = await sync_to_async(live_token)("operator")
     encoded = quote(STATION_ID, safe="")
 
     async with station_session(server, STATION_ID) as cp:
@@ -41,7 +26,7 @@ async def test_booted_station_shows_online_with_boot_info_and_connectors(server)
             call.StartTransaction(connector_id=1, id_tag="TAG1", meter_start=100, timestamp=now_iso())
         )
 
-        status = await _get(server, f"/ocpp/status/{encoded}", client_token)
+        status = await http(server, "GET", f"/ocpp/status/{encoded}", client_token)
         assert status.status_code == 200, status.text
         body = status.json()
         assert body["station_id"] == STATION_ID
@@ -56,7 +41,7 @@ async def test_booted_station_shows_online_with_boot_info_and_connectors(server)
         assert (active["transaction_id"], active["connector_id"]) == (started.transaction_id, 1)
         assert active["id_tag"] is None  # a client does not see another's tag
 
-        station = await _get(server, f"/ocpp/stations/{encoded}", operator_token)
+        station = await http(server, "GET", f"/ocpp/stations/{encoded}", operator_token)
         assert station.status_code == 200, station.text
         body = station.json()
         assert body["online"] is True
@@ -64,11 +49,11 @@ async def test_booted_station_shows_online_with_boot_info_and_connectors(server)
         assert (body["vendor"], body["model"]) == ("EVPowerTest", "T1")
         assert [(c["connector_id"], c["status"]) for c in body["connectors"]] == [(1, "Preparing")]
 
-        listed = await _get(server, "/ocpp/stations", operator_token)
+        listed = await http(server, "GET", "/ocpp/stations", operator_token)
         assert [(s["station_id"], s["online"]) for s in listed.json()["results"]] == [(STATION_ID, True)]
 
     # Gone: presence drops it once the server has seen the socket close.
     deadline = asyncio.get_running_loop().time() + 10
-    while (await _get(server, f"/ocpp/status/{encoded}", client_token)).json()["online"]:
+    while (await http(server, "GET", f"/ocpp/status/{encoded}", client_token)).json()["online"]:
         assert asyncio.get_running_loop().time() < deadline, "still online after disconnecting"
         await asyncio.sleep(0.1)
