@@ -4,7 +4,7 @@ from asgiref.sync import async_to_sync
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,13 +25,15 @@ class ConnectionOutput(serializers.Serializer):
     last_seen = serializers.DateTimeField()
 
 
-class ConnectionsView(APIView):
-    permission_classes = [IsOperator]
+class ConnectionsView(generics.ListAPIView):
+    """Stations connected now, across all processes, newest connection first."""
 
-    @extend_schema(responses=ConnectionOutput(many=True))
-    def get(self, request):
-        connections = sorted(presence.connections(), key=lambda c: c["connected_since"], reverse=True)
-        return Response(connections)
+    permission_classes = [IsOperator]
+    serializer_class = ConnectionOutput
+    filter_backends = []
+
+    def get_queryset(self):
+        return sorted(presence.connections(), key=lambda c: c["connected_since"], reverse=True)
 
 
 class SendCommandInput(serializers.Serializer):
