@@ -119,7 +119,13 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # As for Redis: the 24 h default would drop long-lived stations.
+            "CONFIG": {"group_expiry": 10 * 365 * 24 * 3600},
+        }
+    }
 
 # Overridable so that test runs can use a fast hasher; production keeps
 # Django's defaults (PBKDF2 first).

@@ -102,9 +102,12 @@ class StationConsumer(AsyncWebsocketConsumer):
                 return
         self.station = station
         # A new connection replaces the old one, in whichever process it is.
-        await self.channel_layer.group_send(
-            station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
-        )
+        # (Asked only when there is one: the in-memory layer's group_send
+        # scans every channel, which a reconnect storm must not pay.)
+        if await presence.is_connected(station_id):
+            await self.channel_layer.group_send(
+                station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
+            )
         await self.channel_layer.group_add(station.group_name, self.channel_name)
         await self.accept(SUBPROTOCOL)
         await presence.register(station_id, self.channel_name)

@@ -92,6 +92,15 @@ async def unregister(station_id: str, channel_name: str) -> None:
             await client.hdel(HASH_KEY, station_id)
 
 
+async def is_connected(station_id: str) -> bool:
+    """Whether some process (this one or, with Redis, any) holds the station now."""
+    if station_id in _local.entries:
+        return True
+    if settings.REDIS_URL:
+        return bool(await _redis_async().hexists(HASH_KEY, station_id))
+    return False
+
+
 def touch(station_id: str) -> None:
     """A frame arrived: cheap, in memory; flushed by the background task."""
     entry = _local.entries.get(station_id)

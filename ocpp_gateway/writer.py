@@ -9,11 +9,19 @@ or on Django's single sync thread.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 
 from ocpp_gateway.conf import gateway_settings
 
@@ -129,13 +137,35 @@ class GroupCommitter:
 
 
 def _guarded(func: Callable[[], Any]) -> Any:
-    close_old_connections()
-    return func()
+    _refresh_connection()
+    try:
+        return func()
+    except (InterfaceError, OperationalError):
+        # The connection may have died (database restart): next time, a new one.
+        connection.close_if_unusable_or_obsolete()
+        raise
+
+
+_last_refresh = 0.0
+REFRESH_SECONDS = 10
+
+
+def _refresh_connection() -> None:
+    """Drop an obsolete or broken connection, at most every few seconds.
+
+    `close_old_connections` per unit would make Django's health check (a
+    round trip) precede every query; the writer thread is long-lived, so the
+    check is only needed now and then, and after an error."""
+    global _last_refresh
+    now = time.monotonic()
+    if now - _last_refresh >= REFRESH_SECONDS:
+        _last_refresh = now
+        close_old_connections()
 
 
 def _commit(units: list[Unit]) -> tuple[list[tuple[bool, Any]], list[tuple]]:
     """Run all units in one transaction; if that fails, each in its own."""
-    close_old_connections()
+    _refresh_connection()
     try:
         batch = Batch()
         with transaction.atomic():
@@ -148,9 +178,9 @@ def _commit(units: list[Unit]) -> tuple[list[tuple[bool, Any]], list[tuple]]:
             return [(False, exc)], []
     # One bad unit must not fail the frames it happened to share a commit with.
     outcomes, after = [], []
+    connection.close_if_unusable_or_obsolete()
     for unit in units:
         try:
-            close_old_connections()
             batch = Batch()
             with transaction.atomic():
                 result = unit(batch)
