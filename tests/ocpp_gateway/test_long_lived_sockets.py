@@ -28,3 +28,19 @@ def test_redis_channel_layer_keeps_groups_for_years(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(settings_module)
+
+
+def test_in_memory_channel_layer_keeps_groups_for_years(monkeypatch):
+    import importlib
+
+    import evpower.settings as settings_module
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    try:
+        reloaded = importlib.reload(settings_module)
+        config = reloaded.CHANNEL_LAYERS["default"]
+        assert config["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+        assert config["CONFIG"]["group_expiry"] >= 365 * 24 * 3600
+    finally:
+        monkeypatch.undo()
+        importlib.reload(settings_module)
