@@ -4,7 +4,6 @@ from datetime import UTC
 from decimal import Decimal
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -230,7 +229,8 @@ class SessionOutput(serializers.ModelSerializer):
         end = session.stopped_at or timezone.now()
         return max(int((end - session.started_at).total_seconds()), 0)
 
-    @extend_schema_field(OpenApiTypes.DECIMAL)
+    # Money is a decimal string (OpenApiTypes.DECIMAL would document a number).
+    @extend_schema_field({"type": "string", "format": "decimal", "example": "12.34"})
     def get_cost(self, session: Session) -> str:
         if not session.tariff_snapshot or not currency_is_valid(session.currency):
             return "0.00"

@@ -1,6 +1,7 @@
 """Station management API: stations, id tags, station status, message log."""
 
 import django_filters
+from django import forms
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -121,8 +122,14 @@ class StationStatusView(generics.GenericAPIView):
 # Id tags ----------------------------------------------------------------------
 
 
+class WholeNumberFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField  # not `owner=1.5` matching user 1
+
+
 class IdTagFilter(django_filters.FilterSet):
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    # Bounded: Django's guard against out-of-range numbers skips foreign keys,
+    # and SQLite cannot even bind a larger one (OverflowError, a 500).
+    owner = WholeNumberFilter(field_name="owner_id", min_value=1, max_value=2**63 - 1)
     status = django_filters.ChoiceFilter(choices=IdTagStatus.choices)
 
 

@@ -1,10 +1,10 @@
 """Input and output shapes of the station management API (SPEC "Resources")."""
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from evpower.api.fields import StoredJSONField
 from evpower.models import User
 from ocpp_gateway.consumers import station_id_valid
 from stations import selectors
@@ -88,7 +88,7 @@ class StationOutput(serializers.Serializer):
     def get_online(self, station) -> bool:
         return self._live(station) is not None
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_seen(self, station) -> str | None:
         value = selectors.last_seen(station=station, live=self._live(station))
         return serializers.DateTimeField().to_representation(value) if value else None
@@ -181,5 +181,5 @@ class MessageOutput(serializers.Serializer):
     message_type = serializers.CharField()
     action = serializers.CharField()
     unique_id = serializers.CharField()
-    payload = serializers.JSONField()
+    payload = StoredJSONField()
     created_at = serializers.DateTimeField()

@@ -1,12 +1,18 @@
 """One JSON error shape for the whole API: `{"error", "detail"}` (+ field messages)."""
 
 import logging
+import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from evpower.api.fields import utf8_safe
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +50,31 @@ def _summary(fields: dict) -> str:
     return " ".join(parts) or "Invalid input."
 
 
+def _raised_parsing_the_body(exc: BaseException) -> bool:
+    return any(frame.f_code is Request._parse.__code__ for frame, _ in traceback.walk_tb(exc.__traceback__))
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RecursionError) and _raised_parsing_the_body(exc):
+        # The JSON parser recurses per nesting level and lets this one through.
+        exc = exceptions.ParseError("JSON parse error - nested too deeply.")
+    elif isinstance(exc, DataError):
+        # A value the serializers let through but the database refuses, even
+        # to search for: NUL characters on PostgreSQL, a number beyond a
+        # column's range. Logged with its traceback: a validation rule is missing.
+        logger.warning("Input refused by the database", exc_info=exc)
+        set_rollback()
+        exc = APIError(
+            400, "invalid_input", "A value cannot be stored or looked up (NUL character, too large a number)."
+        )
 
     if isinstance(exc, APIError):
         body = {"error": exc.code, "detail": str(exc.detail), **exc.extra}
-        return Response(body, status=exc.status_code)
+        return Response(utf8_safe(body), status=exc.status_code)
 
     response = exception_handler(exc, context)
     if response is None:
@@ -71,10 +93,13 @@ def api_exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         body = {"error": str(code), "detail": str(detail)}
-    response.data = body
+    # Messages may quote the input, lone surrogates included.
+    response.data = utf8_safe(body)
     return response
 
 
+# Also for unsafe methods: a POST to no API path is a 404, not a CSRF failure page.
+@csrf_exempt
 def json_404(request, exception=None):
     return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
 
