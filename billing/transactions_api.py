@@ -161,7 +161,7 @@ class TransactionCloseView(generics.GenericAPIView):
         return Response(TransactionDetailOutput(_transaction_or_404(transaction_id)).data)
 
 
-TRANSACTION = r"(?P<transaction_id>\d+)"
+TRANSACTION = r"(?P<transaction_id>[0-9]+)"
 
 urlpatterns = [
     api_path("ocpp/transactions", TransactionListView.as_view(), "transaction-list"),

@@ -17,7 +17,7 @@ urlpatterns = [
     api_path("auth/token", accounts.TokenView.as_view(), "auth-token"),
     api_path("auth/me", accounts.MeView.as_view(), "auth-me"),
     api_path("ocpp/users", accounts.UserListView.as_view(), "user-list"),
-    api_path(r"ocpp/users/(?P<pk>\d+)", accounts.UserDetailView.as_view(), "user-detail"),
+    api_path(r"ocpp/users/(?P<pk>[0-9]+)", accounts.UserDetailView.as_view(), "user-detail"),
     api_path("openapi.json", SpectacularJSONAPIView.as_view(), "openapi"),
     api_path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),
     path("", include("ocpp_gateway.urls")),

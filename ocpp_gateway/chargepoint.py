@@ -12,6 +12,7 @@ rewriting on the hot path.
 import asyncio
 import json
 import logging
+import re
 import uuid
 
 from ocpp.messages import Call, CallError, CallResult
@@ -67,6 +68,28 @@ class Frame:
         )
 
 
+# What PostgreSQL's jsonb refuses: NUL (escaped in JSON, or raw in a non-JSON
+# frame) and lone UTF-16 surrogates. Valid JSON and valid OCPP, so it must
+# not cost the frame its log row.
+_UNSTORABLE = re.compile(r"\x00|\\u0000|\\ud[89a-f][0-9a-f]{2}", re.IGNORECASE)
+
+
+_INVALID_TEXT = re.compile(
+    r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
+    re.IGNORECASE,
+)
+
+
+def _storable(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
 def _unique_id_of(raw: str) -> str:
     try:
         data = json.loads(raw)
@@ -106,18 +129,26 @@ class CentralSystem(ChargePoint):
             msg = Frame.parse(raw_msg)
         except OCPPCallError as error:
             unique_id = error.unique_id or _unique_id_of(raw_msg)
-            self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]})
+            self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]}, raw_msg)
             await self._send_error(unique_id, "", error)
             return
 
         if isinstance(msg, Call):
-            self._log("in", 2, msg.action, msg.unique_id, msg.payload)
+            self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg)
+            if _INVALID_TEXT.search(raw_msg):
+                # No OCPP 1.6 string may hold these, and the database cannot store them.
+                error = OCPPCallError(
+                    CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    "NUL characters and lone surrogates are not allowed.",
+                )
+                await self._send_error(msg.unique_id, msg.action, error)
+                return
             await self._handle_call(msg)
             return
 
         action = self._pending_action.get(msg.unique_id, "")
         if isinstance(msg, CallResult):
-            self._log("in", 3, action, msg.unique_id, msg.payload)
+            self._log("in", 3, action, msg.unique_id, msg.payload, raw_msg)
         else:
             self._log(
                 "in",
@@ -129,6 +160,7 @@ class CentralSystem(ChargePoint):
                     "errorDescription": msg.error_description,
                     "errorDetails": msg.error_details,
                 },
+                raw_msg,
             )
         future = self._pending.get(msg.unique_id)
         if future is None or future.done():
@@ -159,16 +191,16 @@ class CentralSystem(ChargePoint):
                 msg.unique_id, msg.action, OCPPCallError(CallErrorCode.INTERNAL_ERROR, "Internal error.")
             )
             return
-        result = msg.create_call_result(response)
-        await self._send(result.to_json())
-        self._log("out", 3, msg.action, msg.unique_id, response)
+        text = msg.create_call_result(response).to_json()
+        await self._send(text)
+        self._log("out", 3, msg.action, msg.unique_id, response, text)
         after = self.route_map[msg.action].get("_after_action")
         if after is not None:
             after(msg.payload)
 
     async def _send_error(self, unique_id: str, action: str, error: OCPPCallError) -> None:
-        frame = CallError(unique_id, str(error.code), error.description, error.details)
-        await self._send(frame.to_json())
+        text = CallError(unique_id, str(error.code), error.description, error.details).to_json()
+        await self._send(text)
         self._log(
             "out",
             4,
@@ -179,9 +211,11 @@ class CentralSystem(ChargePoint):
                 "errorDescription": error.description,
                 "errorDetails": error.details,
             },
+            text,
         )
 
-    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload) -> None:
+    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload, raw: str) -> None:
+        """Log a frame; `raw` is its text as on the wire."""
         message_type = _TYPE_NAMES.get(kind, "INVALID")
         metrics.messages.labels(direction, message_type, action).inc()
         if kind == 4:
@@ -192,7 +226,7 @@ class CentralSystem(ChargePoint):
             message_type=message_type,
             action=action,
             unique_id=unique_id,
-            payload=payload,
+            payload=_storable(payload) if _UNSTORABLE.search(raw) else payload,
             created_at=utcnow(),
         )
         committer().submit(lambda batch: batch.add(row))
@@ -208,8 +242,9 @@ class CentralSystem(ChargePoint):
         self._pending[unique_id] = future
         self._pending_action[unique_id] = action
         try:
-            await self._send(Call(unique_id, action, payload).to_json())
-            self._log("out", 2, action, unique_id, payload)
+            text = Call(unique_id, action, payload).to_json()
+            await self._send(text)
+            self._log("out", 2, action, unique_id, payload, text)
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(unique_id, None)

@@ -6,10 +6,10 @@ from stations import control_api
 urlpatterns = [
     api_path("ocpp/reservations", control_api.ReservationListView.as_view(), "reservation-list"),
     api_path(
-        r"ocpp/reservations/(?P<pk>\d+)", control_api.ReservationDetailView.as_view(), "reservation-detail"
+        r"ocpp/reservations/(?P<pk>[0-9]+)", control_api.ReservationDetailView.as_view(), "reservation-detail"
     ),
     api_path(
-        r"ocpp/reservations/(?P<pk>\d+)/cancel",
+        r"ocpp/reservations/(?P<pk>[0-9]+)/cancel",
         control_api.ReservationCancelView.as_view(),
         "reservation-cancel",
     ),
@@ -17,7 +17,7 @@ urlpatterns = [
         "ocpp/charging_profiles", control_api.ChargingProfileListView.as_view(), "charging-profile-list"
     ),
     api_path(
-        r"ocpp/charging_profiles/(?P<pk>\d+)",
+        r"ocpp/charging_profiles/(?P<pk>[0-9]+)",
         control_api.ChargingProfileDetailView.as_view(),
         "charging-profile-detail",
     ),

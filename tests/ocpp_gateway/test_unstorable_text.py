@@ -1,0 +1,58 @@
+"""Text PostgreSQL cannot store (NUL, lone surrogates) must not lose frames or log rows."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from ocpp_gateway.writer import committer
+from stations.models import MessageLog
+from tests.live import http
+from tests.station import station_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_station_string_with_nul_is_refused_and_still_logged(raw_station):
+    station = await raw_station("CP-NUL")
+    await station.comm.send_to(
+        text_data=json.dumps([2, "n1", "DataTransfer", {"vendorId": "acme", "data": "a\u0000b"}])
+    )
+    reply = await station.reply("n1")
+    assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation"
+    frame = await station.call("Heartbeat", {})
+    assert frame[0] == 3
+    await committer().drain()
+    logged = await MessageLog.objects.aget(station_id="CP-NUL", unique_id="n1", direction="in")
+    assert logged.payload["data"] == "a\ufffdb"
+
+
+async def test_lone_surrogate_from_station_is_refused_and_logged(raw_station):
+    station = await raw_station("CP-SUR")
+    await station.comm.send_to(text_data='[2,"s1","DataTransfer",{"vendorId":"acme","data":"x\\ud800y"}]')
+    reply = await station.reply("s1")
+    assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation"
+    # A real character beyond the BMP (a surrogate pair in JSON) is fine.
+    emoji = await station.call("DataTransfer", {"vendorId": "acme", "data": "charging \U0001f50c"})
+    assert emoji[0] == 3
+    await committer().drain()
+    assert await MessageLog.objects.filter(station_id="CP-SUR", unique_id="s1").aexists()
+
+
+@pytest.mark.e2e
+async def test_command_payload_with_nul_is_sent_answered_and_logged(server, live_token):
+    key = await sync_to_async(live_token)()
+    async with station_session(server, "CP-NULCMD") as station:
+        await station.wait_for("GetConfiguration")
+        body = {
+            "station_id": "CP-NULCMD",
+            "command": "DataTransfer",
+            "payload": {"vendorId": "v", "data": "a\u0000b"},
+        }
+        response = await http(server, "POST", "/ocpp/send_command", key, body)
+        assert response.status_code == 200, response.text
+        assert dict(station.received)["DataTransfer"]["data"] == "a\u0000b"  # sent exactly as given
+    logged = await MessageLog.objects.filter(
+        station_id="CP-NULCMD", action="DataTransfer", direction="out", message_type="CALL"
+    ).afirst()
+    assert logged is not None and logged.payload["data"] == "a\ufffdb"
