@@ -1,5 +1,6 @@
 """Station sockets live for months: nothing we ship may cut them after 24 h."""
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -14,32 +15,23 @@ def test_daphne_is_started_without_its_24h_websocket_timeout(launcher):
     assert "--websocket_timeout -1" in text
 
 
-def test_redis_channel_layer_keeps_groups_for_years(monkeypatch):
-    import importlib
-
+@pytest.mark.parametrize(
+    ("redis_url", "backend"),
+    [
+        ("redis://127.0.0.1:6379/9", "channels_redis.core.RedisChannelLayer"),
+        (None, "channels.layers.InMemoryChannelLayer"),
+    ],
+)
+def test_channel_layer_keeps_groups_for_years(monkeypatch, redis_url, backend):
     import evpower.settings as settings_module
 
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/9")
+    if redis_url:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
     try:
-        reloaded = importlib.reload(settings_module)
-        config = reloaded.CHANNEL_LAYERS["default"]
-        assert config["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-        assert config["CONFIG"]["group_expiry"] >= 365 * 24 * 3600
-    finally:
-        monkeypatch.undo()
-        importlib.reload(settings_module)
-
-
-def test_in_memory_channel_layer_keeps_groups_for_years(monkeypatch):
-    import importlib
-
-    import evpower.settings as settings_module
-
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    try:
-        reloaded = importlib.reload(settings_module)
-        config = reloaded.CHANNEL_LAYERS["default"]
-        assert config["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+        config = importlib.reload(settings_module).CHANNEL_LAYERS["default"]
+        assert config["BACKEND"] == backend
         assert config["CONFIG"]["group_expiry"] >= 365 * 24 * 3600
     finally:
         monkeypatch.undo()
