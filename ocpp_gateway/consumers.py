@@ -11,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from ocpp.messages import CallError
 
 from ocpp_gateway import housekeeping, metrics, presence
@@ -48,6 +51,13 @@ def basic_credentials(scope) -> tuple[str, str] | None:
                 return None
             return (user, password) if sep else None
     return None
+
+
+async def _best_effort(awaitable, what: str) -> None:
+    try:
+        await asyncio.wait_for(awaitable, timeout=5)
+    except Exception:
+        logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
 
 
 class _Connection:
@@ -101,16 +111,11 @@ class StationConsumer(AsyncWebsocketConsumer):
                 await self.close()
                 return
         self.station = station
-        # A new connection replaces the old one, in whichever process it is.
-        # (Asked only when there is one: the in-memory layer's group_send
-        # scans every channel, which a reconnect storm must not pay.)
-        if await presence.is_connected(station_id):
-            await self.channel_layer.group_send(
-                station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
-            )
-        await self.channel_layer.group_add(station.group_name, self.channel_name)
+        # Redis down must not stop charging: the station still talks OCPP and
+        # its transactions are stored; only commands cannot reach it meanwhile.
+        await _best_effort(self._join(station), "joining the command group")
         await self.accept(SUBPROTOCOL)
-        await presence.register(station_id, self.channel_name)
+        await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
         housekeeping.ensure_running()
 
         self.connection = _Connection(self)
@@ -118,6 +123,38 @@ class StationConsumer(AsyncWebsocketConsumer):
         self.commands: asyncio.Queue = asyncio.Queue()
         self.cp_task = asyncio.create_task(self.cp.start())
         self.command_task = asyncio.create_task(self._run_commands())
+
+    async def __call__(self, scope, receive, send):
+        # AsyncConsumer.__call__, except that the channel layer's receive
+        # survives a Redis outage instead of ending the station's connection.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = self._layer_receive
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _layer_receive(self):
+        failures = 0
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    logger.warning("Channel layer unreachable; retrying", exc_info=True)
+                await asyncio.sleep(min(failures, 5))
+                if self.station is not None:
+                    # Redis may have come back empty: join the group again.
+                    await _best_effort(self._join(self.station), "rejoining the command group")
+                    await _best_effort(
+                        presence.register(self.station.station_id, self.channel_name), "registering presence"
+                    )
 
     async def dispatch(self, message):
         # Channels closes stale DB connections before every message, through
@@ -173,8 +210,20 @@ class StationConsumer(AsyncWebsocketConsumer):
             pass
         for task in (self.cp_task, self.command_task):
             task.cancel()
-        await self.channel_layer.group_discard(self.station.group_name, self.channel_name)
-        await presence.unregister(self.station.station_id, self.channel_name)
+        await _best_effort(
+            self.channel_layer.group_discard(self.station.group_name, self.channel_name), "leaving the group"
+        )
+        await _best_effort(presence.unregister(self.station.station_id, self.channel_name), "presence")
+
+    async def _join(self, station) -> None:
+        # A new connection replaces the old one, in whichever process it is.
+        # (Asked only when there is one: the in-memory layer's group_send
+        # scans every channel, which a reconnect storm must not pay.)
+        if await presence.is_connected(station.station_id):
+            await self.channel_layer.group_send(
+                station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
+            )
+        await self.channel_layer.group_add(station.group_name, self.channel_name)
 
     # Channel-layer events ------------------------------------------------------
 

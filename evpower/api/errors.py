@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,6 +63,12 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, RecursionError) and _raised_parsing_the_body(exc):
         # The JSON parser recurses per nesting level and lets this one through.
         exc = exceptions.ParseError("JSON parse error - nested too deeply.")
+    elif isinstance(exc, RedisError):
+        # Live state and commands need Redis; everything stored keeps working.
+        logger.warning("Redis unreachable", exc_info=exc)
+        exc = APIError(
+            503, "unavailable", "Live state and station commands are unavailable (Redis unreachable)."
+        )
     elif isinstance(exc, DataError):
         # A value the serializers let through but the database refuses, even
         # to search for: NUL characters on PostgreSQL, a number beyond a
