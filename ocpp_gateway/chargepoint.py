@@ -68,12 +68,12 @@ class Frame:
         )
 
 
-# What PostgreSQL's jsonb refuses: NUL (escaped in JSON, or raw in a non-JSON
-# frame) and lone UTF-16 surrogates. Valid JSON and valid OCPP, so it must
-# not cost the frame its log row.
+# Text the database cannot store: NUL and unpaired UTF-16 surrogates, both
+# legal JSON escapes. A station CALL holding them is refused (no OCPP string
+# may), a command holding them goes out as given; either way the frame keeps
+# its log row, cleaned. _UNSTORABLE is the cheap pre-check on the wire text
+# (it also matches valid surrogate pairs); _INVALID_TEXT is exact.
 _UNSTORABLE = re.compile(r"\x00|\\u0000|\\ud[89a-f][0-9a-f]{2}", re.IGNORECASE)
-
-
 _INVALID_TEXT = re.compile(
     r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
     re.IGNORECASE,
