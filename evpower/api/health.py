@@ -14,6 +14,9 @@ from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
+# Seconds the channel-layer round trip may take before the layer counts as down.
+PROBE_TIMEOUT = 3
+
 
 def _database_ok(db=None) -> bool:
     """True when `db` (default: the default connection) answers a query."""
@@ -37,7 +40,7 @@ async def _channel_layer_round_trip() -> bool:
 def _channel_layer_ok() -> bool:
     async def probe():
         try:
-            return await asyncio.wait_for(_channel_layer_round_trip(), timeout=3)
+            return await asyncio.wait_for(_channel_layer_round_trip(), timeout=PROBE_TIMEOUT)
         except Exception:
             logger.warning("Health: channel layer unreachable", exc_info=True)
             return False

