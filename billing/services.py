@@ -228,12 +228,14 @@ def _energy_wh(sample: dict) -> Decimal | None:
 
 
 def meter_rows(
-    *, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list, parse_time
+    *, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
 ) -> tuple[list[MeterValue], tuple[datetime, Decimal] | None]:
-    """MeterValue rows (energy normalised to Wh) and the latest total energy register reading."""
+    """MeterValue rows (energy normalised to Wh) and the latest total energy register reading.
+
+    `meter_values` is OCPP's meterValue list with its timestamps already parsed."""
     rows, latest = [], None
     for entry in meter_values:
-        ts = parse_time(entry["timestamp"])
+        ts = entry["timestamp"]
         for sample in entry["sampledValue"]:
             measurand = sample.get("measurand") or ENERGY_REGISTER
             value, unit = sample["value"], sample.get("unit", "")
@@ -278,7 +280,7 @@ def _scaled(value: str) -> str:
 
 
 def meter_values_record(
-    *, batch, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list, parse_time
+    *, batch, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
 ) -> None:
     """Store every sample; the live session is updated once per commit (see _live_flush)."""
     rows, latest = meter_rows(
@@ -286,7 +288,6 @@ def meter_values_record(
         connector_id=connector_id,
         transaction_id=transaction_id,
         meter_values=meter_values,
-        parse_time=parse_time,
     )
     for row in rows:
         batch.add(row)
@@ -457,11 +458,12 @@ def transaction_stop(
     reason: str,
     transaction_data: list | None,
     payload: dict,
-    parse_time,
     now: datetime,
 ) -> dict | None:
     """Close and bill the transaction. Unknown or already closed ids are
-    recorded and answered normally, never an error the station would retry."""
+    recorded and answered normally, never an error the station would retry.
+
+    `transaction_data` has its timestamps parsed; `payload` is the request as sent."""
     info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
     tx = (
         Transaction.objects.select_for_update()
@@ -487,14 +489,13 @@ def transaction_stop(
             connector_id=tx.connector_id,
             transaction_id=tx.pk,
             meter_values=transaction_data,
-            parse_time=parse_time,
         )
         MeterValue.objects.bulk_create(rows)
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag or ""
-    tx.transaction_data = transaction_data
+    tx.transaction_data = payload.get("transactionData")
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
     session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason)
     # A TxProfile lives only as long as its transaction (OCPP 1.6 §3.13.3).

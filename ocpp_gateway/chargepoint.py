@@ -24,7 +24,7 @@ from billing import services as billing
 from ocpp_gateway import metrics, schemas
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.errors import CallErrorCode, OCPPCallError
-from ocpp_gateway.timefmt import format_time, parse_time, utcnow
+from ocpp_gateway.timefmt import format_time, parse_meter_values, parse_time, utcnow
 from ocpp_gateway.writer import committer
 from stations import services as stations
 from stations.models import MessageLog, StationEvent
@@ -88,6 +88,16 @@ def _storable(value):
     if isinstance(value, list):
         return [_storable(v) for v in value]
     return value
+
+
+def _parsed(parse, value):
+    """`parse(value)`, a station's unreadable time answered as its error (and
+    found here, before the write: it must not fail the frames it would share
+    a commit with)."""
+    try:
+        return parse(value)
+    except (ValueError, TypeError) as exc:
+        raise OCPPCallError(CallErrorCode.TYPE_CONSTRAINT_VIOLATION, f"Not a date-time: {exc}") from exc
 
 
 def _unique_id_of(raw: str) -> str:
@@ -287,7 +297,7 @@ class CentralSystem(ChargePoint):
     @on(Action.status_notification)
     async def on_status_notification(self, payload):
         now = utcnow()
-        timestamp = parse_time(payload["timestamp"]) if payload.get("timestamp") else None
+        timestamp = _parsed(parse_time, payload["timestamp"]) if payload.get("timestamp") else None
         await self._db(
             lambda b: stations.connector_status_record(
                 batch=b, station_pk=self.station.pk, payload=payload, timestamp=timestamp, now=now
@@ -297,22 +307,25 @@ class CentralSystem(ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, payload):
+        # By the tag's own status. Reservations do not change the answer:
+        # Authorize names no connector, and OCPP 1.6 §5.13 leaves matching a
+        # reserved connector's idTag (or the parentIdTag we return) to the
+        # station. A StartTransaction under a reservation marks it used.
         now = utcnow()
-        info = await self._db(
-            lambda b: stations.id_tag_authorize(station_pk=self.station.pk, id_tag=payload["idTag"], now=now)
-        )
+        info = await self._db(lambda b: stations.id_tag_info(id_tag=payload["idTag"], now=now))
         return {"idTagInfo": info}
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, payload):
         now = utcnow()
+        timestamp = _parsed(parse_time, payload["timestamp"])
         result = await self._db(
             lambda b: billing.transaction_start(
                 station_pk=self.station.pk,
                 connector_id=payload["connectorId"],
                 id_tag=payload["idTag"],
                 meter_start=payload["meterStart"],
-                timestamp=parse_time(payload["timestamp"]),
+                timestamp=timestamp,
                 reservation_id=payload.get("reservationId"),
                 now=now,
             )
@@ -321,16 +334,14 @@ class CentralSystem(ChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, payload):
-        for entry in payload["meterValue"]:
-            parse_time(entry["timestamp"])  # a bad time is the station's error, not ours
+        meter_values = _parsed(parse_meter_values, payload["meterValue"])
         await self._db(
             lambda b: billing.meter_values_record(
                 batch=b,
                 station_pk=self.station.pk,
                 connector_id=payload["connectorId"],
                 transaction_id=payload.get("transactionId"),
-                meter_values=payload["meterValue"],
-                parse_time=parse_time,
+                meter_values=meter_values,
             )
         )
         return {}
@@ -338,17 +349,18 @@ class CentralSystem(ChargePoint):
     @on(Action.stop_transaction)
     async def on_stop_transaction(self, payload):
         now = utcnow()
+        timestamp = _parsed(parse_time, payload["timestamp"])
+        transaction_data = _parsed(parse_meter_values, payload.get("transactionData") or [])
         info = await self._db(
             lambda b: billing.transaction_stop(
                 station_pk=self.station.pk,
                 transaction_id=payload["transactionId"],
                 id_tag=payload.get("idTag"),
                 meter_stop=payload["meterStop"],
-                timestamp=parse_time(payload["timestamp"]),
+                timestamp=timestamp,
                 reason=payload.get("reason", ""),
-                transaction_data=payload.get("transactionData"),
+                transaction_data=transaction_data,
                 payload=payload,
-                parse_time=parse_time,
                 now=now,
             )
         )

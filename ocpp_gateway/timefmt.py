@@ -17,3 +17,8 @@ def format_time(value: datetime) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_meter_values(entries: list) -> list:
+    """OCPP meterValue entries with their timestamps parsed (ValueError on a bad one)."""
+    return [{**entry, "timestamp": parse_time(entry["timestamp"])} for entry in entries]

@@ -168,16 +168,6 @@ def stations_last_seen_update(*, seen: dict[str, datetime]) -> None:
         )
 
 
-def id_tag_authorize(*, station_pk: int, id_tag: str, now: datetime) -> dict:
-    """Authorize: the tag's idTagInfo, by its own status.
-
-    Reservations do not change the answer: Authorize names no connector, and
-    OCPP 1.6 §5.13 leaves matching a reserved connector's idTag (or its
-    parentIdTag, which this answer carries) to the station itself. A
-    StartTransaction under a reservation marks it used (`reservation_use`)."""
-    return id_tag_info(id_tag=id_tag, now=now)
-
-
 # Management API ---------------------------------------------------------------
 # (Imported here, beside the functions that need them, to leave the gateway's
 # part of this module untouched.)

@@ -9,7 +9,7 @@ import pytest
 from billing import services
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction
 from billing.sessions import START_TIMEOUT_SECONDS, sessions_fail_stale
-from ocpp_gateway.timefmt import format_time, parse_time
+from ocpp_gateway.timefmt import format_time, parse_meter_values
 from ocpp_gateway.writer import Batch
 from stations.models import IdTagStatus
 from stations.services import station_boot
@@ -67,8 +67,7 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
             station_pk=station.pk,
             connector_id=connector_id,
             transaction_id=tx_id,
-            meter_values=[{"timestamp": format_time(ts), "sampledValue": [{"value": value}]}],
-            parse_time=parse_time,
+            meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
         )
     batch.flush()
     return batch
@@ -82,9 +81,8 @@ def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None)
         meter_stop=meter_stop,
         timestamp=at,
         reason=reason,
-        transaction_data=transaction_data,
-        payload={},
-        parse_time=parse_time,
+        transaction_data=parse_meter_values(transaction_data) if transaction_data else None,
+        payload={"transactionData": transaction_data} if transaction_data else {},
         now=at,
     )
 
@@ -252,10 +250,7 @@ def test_kwh_samples_are_read_as_kwh(station, tag):
         station_pk=station.pk,
         connector_id=1,
         transaction_id=tx_id,
-        meter_values=[
-            {"timestamp": format_time(minutes(5)), "sampledValue": [{"value": "1.25", "unit": "kWh"}]}
-        ],
-        parse_time=parse_time,
+        meter_values=[{"timestamp": minutes(5), "sampledValue": [{"value": "1.25", "unit": "kWh"}]}],
     )
     batch.flush()
     assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("1.250")
@@ -316,8 +311,7 @@ def test_live_update_does_not_undo_a_requested_stop(station, tag):
         station_pk=station.pk,
         connector_id=1,
         transaction_id=tx_id,
-        meter_values=[{"timestamp": format_time(minutes(5)), "sampledValue": [{"value": "700"}]}],
-        parse_time=parse_time,
+        meter_values=[{"timestamp": minutes(5), "sampledValue": [{"value": "700"}]}],
     )
     # The API marks the session stopping between the sample and the commit.
     Session.objects.filter(pk=session.pk).update(status=SessionStatus.STOPPING)

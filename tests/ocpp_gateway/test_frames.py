@@ -65,6 +65,19 @@ async def test_central_system_action_from_station_is_not_supported(raw_station):
         ("Heartbeat", {"unexpected": True}, "FormationViolation"),
         ("Authorize", {"idTag": "X" * 21}, "TypeConstraintViolation"),
         ("MeterValues", {"connectorId": 1, "meterValue": []}, "OccurenceConstraintViolation"),
+        (
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "meterValue": [{"timestamp": "2026-13-45T10:00:00Z", "sampledValue": [{"value": "1"}]}],
+            },
+            "TypeConstraintViolation",
+        ),
+        (
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-02-30T10:00:00Z"},
+            "TypeConstraintViolation",
+        ),
     ],
 )
 async def test_schema_violation_gets_matching_1_6_error_code(raw_station, action, payload, code):
