@@ -293,7 +293,7 @@ def meter_values_record(
         batch.add(row)
     if transaction_id is not None and latest is not None:
         # Keyed by station too: a transaction id is only this station's to report on.
-        touched = batch.__dict__.setdefault("live", {})
+        touched = batch.shared.setdefault(__name__, {})
         key = (station_pk, transaction_id)
         previous = touched.get(key)
         if previous is None or latest[0] >= previous[0]:
@@ -326,7 +326,7 @@ _LIVE_FIELDS = (
 
 
 def _live_flush(batch) -> None:
-    touched: dict = batch.__dict__.pop("live", {})
+    touched: dict = batch.shared.pop(__name__, {})
     if not touched:
         return
     latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}

@@ -144,8 +144,8 @@ class CentralSystem(ChargePoint):
             return
 
         if isinstance(msg, Call):
-            self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg)
-            if _INVALID_TEXT.search(raw_msg):
+            unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg)
+            if unstorable and _INVALID_TEXT.search(raw_msg):
                 # No OCPP 1.6 string may hold these, and the database cannot store them.
                 error = OCPPCallError(
                     CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
@@ -224,8 +224,10 @@ class CentralSystem(ChargePoint):
             text,
         )
 
-    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload, raw: str) -> None:
-        """Log a frame; `raw` is its text as on the wire."""
+    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload, raw: str) -> bool:
+        """Log a frame; `raw` is its text as on the wire. True if it held text
+        the database cannot store (then logged cleaned)."""
+        unstorable = _UNSTORABLE.search(raw) is not None
         message_type = _TYPE_NAMES.get(kind, "INVALID")
         metrics.messages.labels(direction, message_type, action).inc()
         if kind == 4:
@@ -236,10 +238,11 @@ class CentralSystem(ChargePoint):
             message_type=message_type,
             action=action,
             unique_id=unique_id,
-            payload=_storable(payload) if _UNSTORABLE.search(raw) else payload,
+            payload=_storable(payload) if unstorable else payload,
             created_at=utcnow(),
         )
-        committer().submit(lambda batch: batch.add(row))
+        committer().add_row(row)
+        return unstorable
 
     # Calls to the station ----------------------------------------------------
 

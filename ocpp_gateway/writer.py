@@ -31,9 +31,14 @@ logger = logging.getLogger(__name__)
 class Batch:
     """What the units of one commit share: rows written in bulk at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: list | None = None) -> None:
         self.rows: dict[type, list] = {}
+        for row in rows or ():
+            self.add(row)
         self.flush_hooks: list[Callable[[Batch], None]] = []
+        # State a flush hook gathers from the units (e.g. the latest meter
+        # reading per transaction), keyed by the hook's module.
+        self.shared: dict[str, Any] = {}
         # Work for the event loop once committed, e.g. ("limit_stop", station_id, tx_id).
         self.after_commit: list[tuple] = []
 
@@ -78,6 +83,7 @@ Unit = Callable[[Batch], Any]
 class GroupCommitter:
     def __init__(self) -> None:
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
+        self._rows: list = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
@@ -89,8 +95,14 @@ class GroupCommitter:
         return await future
 
     def submit(self, unit: Unit) -> None:
-        """Queue `unit` for the next commit without waiting for it (log rows)."""
+        """Queue `unit` for the next commit without waiting for it."""
         self._enqueue(unit, None)
+
+    def add_row(self, row) -> None:
+        """Insert `row` (a model instance) with the next commit, without waiting
+        (the message log: a frame's row needs no unit of its own)."""
+        self._rows.append(row)
+        self._wake()
 
     async def call(self, func: Callable[[], Any]) -> Any:
         """Run a plain sync function (reads, connect-time lookups) on the writer thread."""
@@ -98,6 +110,9 @@ class GroupCommitter:
 
     def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
         self._pending.append((unit, future))
+        self._wake()
+
+    def _wake(self) -> None:
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -107,11 +122,12 @@ class GroupCommitter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
+            while self._pending or self._rows:
                 limit = gateway_settings.MAX_BATCH
                 batch, self._pending = self._pending[:limit], self._pending[limit:]
+                rows, self._rows = self._rows, []
                 units = [unit for unit, _ in batch]
-                outcomes, after = await loop.run_in_executor(self._executor, _commit, units)
+                outcomes, after = await loop.run_in_executor(self._executor, _commit, units, rows)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future is None or future.done():
                         if not ok and future is None:
@@ -130,7 +146,7 @@ class GroupCommitter:
 
     async def close(self) -> None:
         if self._task is not None:
-            if self._pending:
+            if self._pending or self._rows:
                 await self.drain()
             self._task.cancel()
         await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
@@ -163,22 +179,29 @@ def _refresh_connection() -> None:
         close_old_connections()
 
 
-def _commit(units: list[Unit]) -> tuple[list[tuple[bool, Any]], list[tuple]]:
-    """Run all units in one transaction; if that fails, each in its own."""
+def _commit(units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[tuple]]:
+    """Run all units, and insert `rows`, in one transaction; if that fails,
+    the rows and then each unit in a transaction of its own."""
     _refresh_connection()
     try:
-        batch = Batch()
+        batch = Batch(rows)
         with transaction.atomic():
             results = [unit(batch) for unit in units]
             batch.flush()
         return [(True, r) for r in results], batch.after_commit
     except Exception as exc:
-        if len(units) == 1:
+        if len(units) <= 1 and not rows:
             logger.exception("Write failed")
             return [(False, exc)], []
     # One bad unit must not fail the frames it happened to share a commit with.
-    outcomes, after = [], []
     connection.close_if_unusable_or_obsolete()
+    if rows:
+        try:
+            with transaction.atomic():
+                Batch(rows).flush()
+        except Exception:
+            logger.exception("Writing %d log rows failed", len(rows))
+    outcomes, after = [], []
     for unit in units:
         try:
             batch = Batch()

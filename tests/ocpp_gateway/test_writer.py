@@ -73,3 +73,18 @@ async def test_submitted_rows_are_written_without_waiting(writer):
     writer.submit(_log(7))
     await writer.drain()
     assert await MessageLog.objects.filter(station_id="W", action="7").aexists()
+
+
+async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(writer):
+    from ocpp_gateway.timefmt import utcnow
+
+    def boom(batch):
+        raise RuntimeError("bad unit")
+
+    writer.add_row(
+        MessageLog(station_id="W", direction="in", message_type="CALL", action="r1", created_at=utcnow())
+    )
+    outcome = await asyncio.gather(writer.run(boom), writer.run(_log(2)), return_exceptions=True)
+    assert isinstance(outcome[0], RuntimeError) and outcome[1] == 2
+    actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
+    assert actions == {"r1", "2"}
