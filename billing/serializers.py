@@ -1,6 +1,5 @@
 """Input and output shapes of the tariff and session endpoints."""
 
-from datetime import UTC
 from decimal import Decimal
 
 from django.utils import timezone
@@ -23,11 +22,6 @@ def _price(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=14, decimal_places=4, min_value=Decimal(0), max_value=MAX_PRICE, **kwargs
     )
-
-
-def _utc_time(**kwargs) -> serializers.DateTimeField:
-    # Times are UTC whatever TIME_ZONE the server runs with.
-    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
 
 
 class TariffPeriodSerializer(serializers.Serializer):
@@ -61,8 +55,8 @@ class TariffSerializer(serializers.ModelSerializer):
     )
     idle_grace_minutes = serializers.IntegerField(min_value=0, max_value=MAX_GRACE_MINUTES, required=False)
     periods = TariffPeriodSerializer(many=True, required=False, max_length=MAX_PERIODS)
-    valid_from = _utc_time(required=False, allow_null=True)
-    valid_to = _utc_time(required=False, allow_null=True)
+    valid_from = serializers.DateTimeField(required=False, allow_null=True)
+    valid_to = serializers.DateTimeField(required=False, allow_null=True)
     stations = serializers.SlugRelatedField(
         many=True,
         slug_field="station_id",
@@ -70,7 +64,7 @@ class TariffSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Station ids; empty: the network default.",
     )
-    created_at = _utc_time(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
     class Meta:
         model = Tariff
@@ -195,9 +189,9 @@ class SessionOutput(serializers.ModelSerializer):
     energy_kwh = serializers.DecimalField(max_digits=14, decimal_places=3)
     duration_seconds = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
-    started_at = _utc_time(allow_null=True)
-    stopped_at = _utc_time(allow_null=True)
-    created_at = _utc_time()
+    started_at = serializers.DateTimeField(allow_null=True)
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
     class Meta:
         model = Session

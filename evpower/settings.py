@@ -5,6 +5,7 @@ layer with DEBUG on, so a newcomer needs nothing installed. See `.env.example`.
 """
 
 import os
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -151,7 +152,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# The API speaks UTC whatever the environment says (SPEC: times ISO 8601
+# UTC); the TIME_ZONE variable is the default time zone of stations, in
+# which tariff periods are evaluated.
+TIME_ZONE = "UTC"
+STATION_TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(STATION_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"TIME_ZONE {STATION_TIME_ZONE!r} is not an IANA time zone.") from exc
 USE_I18N = True
 USE_TZ = True
 

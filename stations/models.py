@@ -8,7 +8,7 @@ from django.db import models
 
 
 def default_time_zone() -> str:
-    return settings.TIME_ZONE
+    return settings.STATION_TIME_ZONE
 
 
 def valid_time_zone(name: str) -> bool:

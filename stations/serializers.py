@@ -39,7 +39,7 @@ class StationInput(serializers.Serializer):
         choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
     time_zone = serializers.CharField(
-        max_length=64, default=lambda: settings.TIME_ZONE, help_text="IANA name, e.g. Europe/Berlin."
+        max_length=64, default=lambda: settings.STATION_TIME_ZONE, help_text="IANA name, e.g. Europe/Berlin."
     )
     vendor = serializers.CharField(max_length=50, required=False, allow_blank=True)
     model = serializers.CharField(max_length=50, required=False, allow_blank=True)

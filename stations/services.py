@@ -212,7 +212,7 @@ def station_create(
     station = Station(
         station_id=station_id,
         registration_status=registration_status,
-        time_zone=time_zone or settings.TIME_ZONE,
+        time_zone=time_zone or settings.STATION_TIME_ZONE,
         vendor=vendor,
         model=model,
         serial_number=serial_number,

@@ -133,7 +133,7 @@ def test_patch_without_a_password_keeps_it(api):
     assert station.vendor == "ACME"
 
 
-@override_settings(TIME_ZONE="Europe/Paris")
+@override_settings(STATION_TIME_ZONE="Europe/Paris")
 def test_time_zone_defaults_to_the_setting(api):
     body = api["admin"].post("/ocpp/stations", {"station_id": "CP-9"}, format="json").json()
     assert body["time_zone"] == "Europe/Paris"
