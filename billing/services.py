@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction, UnmatchedStop
 from billing.pricing import MeterReading, TariffSnapshot, price_session
-from stations.models import InstalledChargingProfile, Station
+from stations.models import InstalledChargingProfile
 from stations.services import id_tag_info, id_tag_owner_id
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def transaction_start(
     )
     _session_link(tx=tx, now=now)
     if reservation_id is not None:
-        from stations.services_reservations import reservation_use
+        from stations.reservations import reservation_use
 
         reservation_use(station_pk=station_pk, reservation_id=reservation_id, transaction_id=tx.pk)
     return StartResult(tx.transaction_id, info)
@@ -540,7 +540,3 @@ def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason:
         session.cost = Decimal("0.00")
     session.save()
     return session
-
-
-def station_pk_for(station_id: str) -> int | None:
-    return Station.objects.filter(station_id=station_id).values_list("pk", flat=True).first()

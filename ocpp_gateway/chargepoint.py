@@ -39,33 +39,38 @@ class ConnectionClosed(Exception):
     """The station's socket closed."""
 
 
-class Frame:
-    """A parsed OCPP-J frame: a Call, CallResult or CallError of the ocpp package."""
-
-    @staticmethod
-    def parse(raw: str) -> Call | CallResult | CallError:
-        try:
-            data = json.loads(raw)
-        except (ValueError, TypeError) as exc:
-            raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Frame is not valid JSON.") from exc
-        if not isinstance(data, list) or len(data) < 3:
-            raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "Frame must be a JSON array [type, id, ...].")
-        kind, unique_id = data[0], data[1]
-        if not isinstance(unique_id, str) or not unique_id or len(unique_id) > 36:
-            raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "UniqueId must be a string of 1-36 characters.")
-        if kind == 2 and len(data) == 4 and isinstance(data[2], str):
-            if not isinstance(data[3], dict):
-                raise OCPPCallError(
-                    CallErrorCode.FORMATION_VIOLATION, "Payload must be a JSON object.", unique_id=unique_id
-                )
-            return Call(unique_id, data[2], data[3])
-        if kind == 3 and len(data) == 3:
-            return CallResult(unique_id, data[2])
-        if kind == 4 and len(data) in (4, 5):
-            return CallError(unique_id, data[2], data[3], data[4] if len(data) == 5 else {})
+def parse_frame(raw: str) -> Call | CallResult | CallError:
+    """A frame as the `ocpp` package's Call, CallResult or CallError; OCPPCallError if it is none."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Frame is not valid JSON.") from exc
+    # The unique id, where there is one, lets the CALLERROR answer the frame.
+    unique_id = (
+        data[1][:36] if isinstance(data, list) and len(data) > 1 and isinstance(data[1], str) else None
+    )
+    if not isinstance(data, list) or len(data) < 3:
         raise OCPPCallError(
-            CallErrorCode.PROTOCOL_ERROR, "Frame does not match CALL, CALLRESULT or CALLERROR."
+            CallErrorCode.PROTOCOL_ERROR, "Frame must be a JSON array [type, id, ...].", unique_id=unique_id
         )
+    kind = data[0]
+    if not unique_id or len(data[1]) > 36:
+        raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "UniqueId must be a string of 1-36 characters.")
+    if kind == 2 and len(data) == 4 and isinstance(data[2], str):
+        if not isinstance(data[3], dict):
+            raise OCPPCallError(
+                CallErrorCode.FORMATION_VIOLATION, "Payload must be a JSON object.", unique_id=unique_id
+            )
+        return Call(unique_id, data[2], data[3])
+    if kind == 3 and len(data) == 3:
+        return CallResult(unique_id, data[2])
+    if kind == 4 and len(data) in (4, 5):
+        return CallError(unique_id, data[2], data[3], data[4] if len(data) == 5 else {})
+    raise OCPPCallError(
+        CallErrorCode.PROTOCOL_ERROR,
+        "Frame does not match CALL, CALLRESULT or CALLERROR.",
+        unique_id=unique_id,
+    )
 
 
 # Text the database cannot store: NUL and unpaired UTF-16 surrogates, both
@@ -100,16 +105,6 @@ def _parsed(parse, value):
         raise OCPPCallError(CallErrorCode.TYPE_CONSTRAINT_VIOLATION, f"Not a date-time: {exc}") from exc
 
 
-def _unique_id_of(raw: str) -> str:
-    try:
-        data = json.loads(raw)
-        if isinstance(data, list) and len(data) > 1 and isinstance(data[1], str):
-            return data[1][:36]
-    except (ValueError, TypeError):
-        pass
-    return "-1"
-
-
 class CentralSystem(ChargePoint):
     """One connected station. `connection` needs `recv()` and `send()`."""
 
@@ -136,9 +131,9 @@ class CentralSystem(ChargePoint):
 
     async def route_message(self, raw_msg):
         try:
-            msg = Frame.parse(raw_msg)
+            msg = parse_frame(raw_msg)
         except OCPPCallError as error:
-            unique_id = error.unique_id or _unique_id_of(raw_msg)
+            unique_id = error.unique_id or "-1"
             self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]}, raw_msg)
             await self._send_error(unique_id, "", error)
             return

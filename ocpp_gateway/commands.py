@@ -66,14 +66,6 @@ async def command_send(*, group_name: str, action: str, payload: dict, timeout: 
     )
 
 
-def command_result_record(*, station_pk: int, action: str, request: dict, response: dict) -> None:
-    """Keep what a command's accepted answer changed (configuration, profiles,
-    reservations, local list). Runs in the process that holds the socket."""
-    from stations.commands_state import command_result_apply
-
-    command_result_apply(station_pk=station_pk, action=action, request=request, response=response)
-
-
 def after_commit_dispatch(item: tuple) -> None:
     kind = item[0]
     if kind == "limit_stop":

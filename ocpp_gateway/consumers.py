@@ -21,6 +21,7 @@ from ocpp_gateway import housekeeping, metrics, presence
 from ocpp_gateway.chargepoint import CentralSystem, ConnectionClosed
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.writer import committer
+from stations.commands_state import command_result_apply
 from stations.services import station_for_connection, station_password_ok
 
 logger = logging.getLogger(__name__)
@@ -265,8 +266,6 @@ class StationConsumer(AsyncWebsocketConsumer):
                 )
 
     async def _execute(self, event) -> dict:
-        from ocpp_gateway.commands import command_result_record
-
         action, payload = event["action"], event["payload"]
         timeout = event.get("timeout") or gateway_settings.CALL_TIMEOUT
         started = time.monotonic()
@@ -290,7 +289,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             }
         try:
             await committer().run(
-                lambda b: command_result_record(
+                lambda b: command_result_apply(
                     station_pk=self.station.pk, action=action, request=payload, response=reply.payload
                 )
             )

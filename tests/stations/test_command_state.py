@@ -8,8 +8,7 @@ from billing.services import transaction_start
 from stations.commands_state import command_result_apply, station_availability_get
 from stations.local_lists import local_list_default_update_type
 from stations.models import AvailabilityRequest, InstalledChargingProfile, LocalAuthList, Reservation, Station
-from stations.reservations import reservations_expire
-from stations.services_reservations import reservation_use
+from stations.reservations import reservation_use, reservations_expire
 from tests.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
