@@ -215,18 +215,19 @@ SPECTACULAR_SETTINGS = {
 
 # The central system's own settings, one namespaced dict (read through
 # `ocpp_gateway.conf.gateway_settings`).
-OCPP = {
-    "UNKNOWN_STATIONS": env.str("OCPP_UNKNOWN_STATIONS", default="accept"),
-    "HEARTBEAT_INTERVAL": env.int("OCPP_HEARTBEAT_INTERVAL", default=300),
-    "CALL_TIMEOUT": env.float("OCPP_CALL_TIMEOUT", default=30),
-    "MESSAGE_LOG_DAYS": env.int("OCPP_MESSAGE_LOG_DAYS", default=30),
-    "METRICS_TOKEN": env.str("METRICS_TOKEN", default=""),
-    # Seconds; a process silent for longer is taken for dead and its
-    # stations drop out of the connection list.
-    "PRESENCE_PROCESS_TTL": env.int("OCPP_PRESENCE_PROCESS_TTL", default=30),
-    "PRESENCE_FLUSH_SECONDS": env.float("OCPP_PRESENCE_FLUSH_SECONDS", default=10),
+# The central system's own settings: only those given in the environment;
+# `ocpp_gateway.conf` holds the defaults (and documents each).
+_OCPP_ENV = {
+    "UNKNOWN_STATIONS": ("OCPP_UNKNOWN_STATIONS", str),
+    "HEARTBEAT_INTERVAL": ("OCPP_HEARTBEAT_INTERVAL", int),
+    "CALL_TIMEOUT": ("OCPP_CALL_TIMEOUT", float),
+    "MESSAGE_LOG_DAYS": ("OCPP_MESSAGE_LOG_DAYS", int),
+    "METRICS_TOKEN": ("METRICS_TOKEN", str),
+    "PRESENCE_PROCESS_TTL": ("OCPP_PRESENCE_PROCESS_TTL", int),
+    "PRESENCE_FLUSH_SECONDS": ("OCPP_PRESENCE_FLUSH_SECONDS", float),
 }
-if OCPP["UNKNOWN_STATIONS"] not in ("accept", "pending", "reject"):
+OCPP = {key: env.get_value(var, cast=cast) for key, (var, cast) in _OCPP_ENV.items() if var in env}
+if OCPP.get("UNKNOWN_STATIONS", "accept") not in ("accept", "pending", "reject"):
     raise ImproperlyConfigured("OCPP_UNKNOWN_STATIONS must be accept, pending or reject.")
 
 LOGGING = {

@@ -3,10 +3,15 @@
 from django.conf import settings
 
 DEFAULTS = {
+    # accept | pending | reject: what happens to a station id we do not know.
     "UNKNOWN_STATIONS": "accept",
+    # Seconds, returned in BootNotification.
     "HEARTBEAT_INTERVAL": 300,
+    # Seconds to wait for a station's reply, from when the call is sent.
     "CALL_TIMEOUT": 30.0,
+    # Message-log retention.
     "MESSAGE_LOG_DAYS": 30,
+    # Bearer token that may read /metrics (empty: operators only).
     "METRICS_TOKEN": "",
     # Frames larger than this are refused with close code 1009.
     "MAX_FRAME_BYTES": 1024 * 1024,
