@@ -6,14 +6,13 @@ sessions: another's answers 404, like one that does not exist."""
 
 import django_filters
 from django.db.models import Prefetch
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import services, sessions
+from billing import sessions, tariffs
 from billing.models import Session, SessionStatus, Tariff
 from billing.serializers import (
     SessionCreateInput,
@@ -23,8 +22,9 @@ from billing.serializers import (
     StopOutput,
     TariffSerializer,
 )
-from evpower.api.errors import APIError
 from evpower.api.permissions import IsClient, ReadClientWriteAdmin
+from evpower.clock import utcnow
+from evpower.errors import DomainError, NotFound
 from stations.models import Station
 
 # Tariffs ---------------------------------------------------------------------
@@ -53,7 +53,7 @@ class TariffListView(generics.ListCreateAPIView):
         return _tariffs()
 
     def perform_create(self, serializer):
-        serializer.instance = services.tariff_create(data=serializer.validated_data)
+        serializer.instance = tariffs.tariff_create(data=serializer.validated_data)
 
 
 class TariffDetailView(generics.RetrieveUpdateDestroyAPIView):
@@ -65,7 +65,7 @@ class TariffDetailView(generics.RetrieveUpdateDestroyAPIView):
         return _tariffs()
 
     def perform_update(self, serializer):
-        serializer.instance = services.tariff_update(
+        serializer.instance = tariffs.tariff_update(
             tariff=serializer.instance, data=serializer.validated_data
         )
 
@@ -74,7 +74,7 @@ class TariffDetailView(generics.RetrieveUpdateDestroyAPIView):
         return super().delete(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
-        services.tariff_delete(tariff=instance)
+        tariffs.tariff_delete(tariff=instance)
 
 
 # Sessions --------------------------------------------------------------------
@@ -104,7 +104,7 @@ class SessionListView(generics.ListAPIView):
     def post(self, request):
         data = SessionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        session = sessions.session_create(actor=request.user, now=timezone.now(), **data.validated_data)
+        session = sessions.session_create(actor=request.user, now=utcnow(), **data.validated_data)
         return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
 
 
@@ -116,7 +116,7 @@ class SessionDetailView(generics.RetrieveAPIView):
         return sessions.sessions_visible(user=self.request.user)
 
 
-def _failed_with(exc: APIError, session: Session) -> APIError:
+def _failed_with(exc: DomainError, session: Session) -> DomainError:
     """The command's error, naming the session it failed."""
     exc.extra = {**exc.extra, "session": SessionOutput(session).data}
     return exc
@@ -129,8 +129,8 @@ class SessionStopView(APIView):
     def post(self, request, pk: int):
         session = get_object_or_404(sessions.sessions_visible(user=request.user), pk=pk)
         try:
-            session, response = sessions.session_stop(session=session, now=timezone.now())
-        except APIError as exc:
+            session, response = sessions.session_stop(session=session, now=utcnow())
+        except DomainError as exc:
             session.refresh_from_db()
             raise _failed_with(exc, session) from None
         return Response({"session": SessionOutput(session).data, "station_response": response})
@@ -147,7 +147,7 @@ class StartChargeView(APIView):
     def post(self, request):
         data = StartChargeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        fields, now = data.validated_data, timezone.now()
+        fields, now = data.validated_data, utcnow()
         limits = {k: fields.get(k) for k in ("limit_kwh", "limit_amount")}
         if fields.get("session_id") is None:
             session = sessions.session_create(
@@ -164,7 +164,7 @@ class StartChargeView(APIView):
             session = self._existing(request, fields)
         try:
             session, response = sessions.session_start(actor=request.user, session=session, now=now, **limits)
-        except APIError as exc:
+        except DomainError as exc:
             session.refresh_from_db()
             raise _failed_with(exc, session) from None
         return Response({"session": SessionOutput(session).data, "station_response": response})
@@ -173,9 +173,7 @@ class StartChargeView(APIView):
     def _existing(request, fields: dict) -> Session:
         session = sessions.sessions_visible(user=request.user).filter(pk=fields["session_id"]).first()
         if session is None:
-            raise APIError(
-                404, "not_found", "Unknown session.", {"fields": {"session_id": ["Unknown session."]}}
-            )
+            raise NotFound("not_found", "Unknown session.", {"fields": {"session_id": ["Unknown session."]}})
         given = {
             "station_id": (fields.get("station_id"), session.station.station_id),
             "connector_id": (fields.get("connector_id"), session.connector_id),

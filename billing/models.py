@@ -1,6 +1,7 @@
 """Tariffs, charging sessions, OCPP transactions and their meter values."""
 
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import models
@@ -125,6 +126,18 @@ class SessionStatus(models.TextChoices):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class SessionStopReason(StrEnum):
+    """Why a session ended without a transaction (the station's own stop
+    reasons, e.g. "Local" or "EVDisconnected", are kept as it sent them)."""
+
+    REJECTED = "Rejected"  # the station answered RemoteStartTransaction "Rejected"
+    NO_REPLY = "Timeout"  # no answer in time: the station may still start
+    NOT_CONNECTED = "NotConnected"
+    STATION_ERROR = "StationError"
+    NEVER_STARTED = "NoStart"  # accepted, but no StartTransaction came
+    CANCELLED = "Cancelled"  # by the user, before it started
 
 
 class Session(models.Model):

@@ -2,13 +2,14 @@
 
 from decimal import Decimal
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import Session, Tariff
 from billing.pricing import PricingError, TariffPeriod, TariffSnapshot, currency_is_valid, quantize_money
+from evpower.clock import utcnow
 from stations.models import Station
+from stations.serializers import ConnectorOutput
 
 # Prices above this are a typo (a price in cents, a misplaced comma), not a tariff.
 MAX_PRICE = Decimal("1000")
@@ -220,7 +221,7 @@ class SessionOutput(serializers.ModelSerializer):
     def get_duration_seconds(self, session: Session) -> int:
         if session.started_at is None:
             return 0
-        end = session.stopped_at or timezone.now()
+        end = session.stopped_at or utcnow()
         return max(int((end - session.started_at).total_seconds()), 0)
 
     # Money is a decimal string (OpenApiTypes.DECIMAL would document a number).
@@ -241,3 +242,51 @@ class StopOutput(serializers.Serializer):
     station_response = serializers.JSONField(
         allow_null=True, help_text="The station's RemoteStopTransaction reply; null when cancelled."
     )
+
+
+# Station status: live presence, connectors, running transactions ------------
+
+
+class StatusConnectorOutput(ConnectorOutput):
+    vendor_id = serializers.CharField()
+    vendor_error_code = serializers.CharField()
+    status_timestamp = serializers.DateTimeField(help_text="The station's time of the status.")
+
+
+class ActiveTransactionOutput(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    connector_id = serializers.IntegerField()
+    id_tag = serializers.CharField(
+        allow_null=True, help_text="null for a client when the tag is not its own."
+    )
+    meter_start = serializers.IntegerField(help_text="Wh")
+    started_at = serializers.DateTimeField()
+    energy_kwh = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="Energy so far, from the latest meter sample."
+    )
+    last_meter_at = serializers.DateTimeField(allow_null=True)
+
+
+class StationStatusOutput(serializers.Serializer):
+    station_id = serializers.CharField(source="station.station_id")
+    online = serializers.BooleanField()
+    connected_since = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+    registration_status = serializers.CharField(source="station.registration_status")
+    time_zone = serializers.CharField(source="station.time_zone")
+    vendor = serializers.CharField(source="station.vendor")
+    model = serializers.CharField(source="station.model")
+    serial_number = serializers.CharField(source="station.serial_number")
+    charge_box_serial_number = serializers.CharField(source="station.charge_box_serial_number")
+    firmware_version = serializers.CharField(source="station.firmware_version")
+    iccid = serializers.CharField(source="station.iccid")
+    imsi = serializers.CharField(source="station.imsi")
+    meter_type = serializers.CharField(source="station.meter_type")
+    meter_serial_number = serializers.CharField(source="station.meter_serial_number")
+    last_boot_at = serializers.DateTimeField(source="station.last_boot_at", allow_null=True)
+    diagnostics_status = serializers.CharField(source="station.diagnostics_status")
+    diagnostics_status_at = serializers.DateTimeField(source="station.diagnostics_status_at", allow_null=True)
+    firmware_status = serializers.CharField(source="station.firmware_status")
+    firmware_status_at = serializers.DateTimeField(source="station.firmware_status_at", allow_null=True)
+    connectors = StatusConnectorOutput(many=True)
+    active_transactions = ActiveTransactionOutput(many=True)

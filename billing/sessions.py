@@ -1,40 +1,44 @@
-"""Charging sessions driven from the API: create, remote start, remote stop, and
-failing the ones a station never started. What the station itself reports
-(StartTransaction, MeterValues, StopTransaction) is `billing.services`."""
+"""Charging sessions, their whole lifecycle: created from the API, started and
+stopped at the station, linked to the transaction the station reports,
+priced live from its meter values, stopped at a limit, billed at the end;
+and the ones a station never started, failed."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
-from rest_framework import serializers
+from django.db.models import F, Q, QuerySet
 
-from billing.models import Session, SessionStatus, Tariff
-from billing.services import (
-    START_NEVER,
-    START_NO_REPLY,
-    START_NOT_CONNECTED,
-    START_REJECTED,
-    START_STATION_ERROR,
-    tariff_applicable,
-    tariff_snapshot,
-)
-from evpower.api.errors import APIError
+from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
+from billing.pricing import MeterReading, price_session
+from billing.tariffs import snapshot_prices, tariff_applicable, tariff_snapshot
 from evpower.api.permissions import has_role
+from evpower.errors import Conflict, Forbidden, Invalid
 from evpower.models import Role
-from ocpp_gateway.views import station_command
+from ocpp_gateway import commands
+from stations.id_tags import id_tag_info, id_tag_owner_id
 from stations.models import Connector, IdTag, RegistrationStatus, Station
-from stations.services import id_tag_info
 
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+KWH = Decimal("1000")
+WAITING = (SessionStatus.CREATED, SessionStatus.STARTING)
+FINISHED = (SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED)
 # A station that accepted RemoteStartTransaction but sent no StartTransaction
 # within this long will not start: OCPP's ConnectionTimeOut (how long it waits
 # for the cable) is typically 60-120 s.
 START_TIMEOUT_SECONDS = 180
 # Connector ids accepted when the station has not reported its connectors yet.
 MAX_CONNECTORS = 100
-CANCELLED_BY_USER = "Cancelled"
 
-# How a failed RemoteStartTransaction call is recorded, by the API error's status.
-_SEND_FAILURES = {409: START_NOT_CONNECTED, 502: START_STATION_ERROR, 504: START_NO_REPLY}
+# How a failed RemoteStartTransaction call is recorded: sent but unanswered may still start.
+_SEND_FAILURES = {
+    commands.NOT_CONNECTED: SessionStopReason.NOT_CONNECTED,
+    commands.STATION_ERROR: SessionStopReason.STATION_ERROR,
+    commands.TIMEOUT: SessionStopReason.NO_REPLY,
+    commands.DISCONNECTED: SessionStopReason.NO_REPLY,
+}
+
+
+# From the API ------------------------------------------------------------------
 
 
 def sessions_visible(*, user) -> QuerySet[Session]:
@@ -47,8 +51,8 @@ def sessions_visible(*, user) -> QuerySet[Session]:
     return sessions.filter(user=user)
 
 
-def _invalid(field: str, message: str) -> serializers.ValidationError:
-    return serializers.ValidationError({field: [message]})
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid.field(field, message)
 
 
 def _station_usable(*, station_id: str) -> Station:
@@ -94,7 +98,7 @@ def _tag_usable(*, actor, id_tag: str, now: datetime) -> IdTag:
         raise _invalid("id_tag", "Unknown id tag.")
     # Operators start and stop for any driver (support calls); clients only with their own tags.
     if not has_role(actor, Role.OPERATOR) and tag.owner_id != actor.pk:
-        raise APIError(403, "permission_denied", "You do not own this id tag.")
+        raise Forbidden("permission_denied", "You do not own this id tag.")
     status = id_tag_info(id_tag=tag.id_tag, now=now)["status"]
     if status != "Accepted":
         raise _invalid("id_tag", f"This id tag is {status}.")
@@ -134,7 +138,7 @@ def session_create(
 ) -> Session:
     """A session waiting to start, billed to the tag's owner by the prices of now.
 
-    Raises a ValidationError (400) for bad input, APIError 403 for another's tag."""
+    Raises Invalid for bad input, Forbidden for another's tag."""
     station = _station_usable(station_id=station_id)
     _connector_check(station=station, connector_id=connector_id)
     tag = _tag_usable(actor=actor, id_tag=id_tag, now=now)
@@ -166,10 +170,10 @@ def session_start(
 
     The session is `starting` (committed) before the call goes out: the station's
     StartTransaction may arrive before its reply does. Refused by the station:
-    `failed`. Not sent or not answered: `failed`, and the APIError is raised."""
+    `failed`. Not sent or not answered: `failed`, and CommandFailed is raised."""
     _tag_usable(actor=actor, id_tag=session.id_tag, now=now)  # may have been blocked meanwhile
     if session.status != SessionStatus.CREATED:
-        raise APIError(409, "invalid_state", f"The session is {session.status}, not created.")
+        raise Conflict("invalid_state", f"The session is {session.status}, not created.")
     changes = {"status": SessionStatus.STARTING, "remote_start_at": now, "updated_at": now}
     if limit_kwh is not None:
         changes["limit_kwh"] = limit_kwh
@@ -177,19 +181,21 @@ def session_start(
         _limits_check(tariff_snapshot=session.tariff_snapshot, limit_amount=limit_amount)
         changes["limit_amount"] = limit_amount
     if not Session.objects.filter(pk=session.pk, status=SessionStatus.CREATED).update(**changes):
-        raise APIError(409, "invalid_state", "The session is being started already.")
+        raise Conflict("invalid_state", "The session is being started already.")
     payload = {"connectorId": session.connector_id, "idTag": session.id_tag}
     try:
-        response = station_command(station=session.station, action="RemoteStartTransaction", payload=payload)
-    except APIError as exc:
-        _start_fail(session=session, reason=_SEND_FAILURES.get(exc.status_code, START_STATION_ERROR), now=now)
+        response = commands.station_command(
+            station=session.station, action="RemoteStartTransaction", payload=payload
+        )
+    except commands.CommandFailed as exc:
+        _start_fail(session=session, reason=_SEND_FAILURES[exc.reason], now=now)
         raise
     except Exception:
         # The channel layer itself failed: the command most likely never left.
-        _start_fail(session=session, reason=START_NOT_CONNECTED, now=now)
+        _start_fail(session=session, reason=SessionStopReason.NOT_CONNECTED, now=now)
         raise
     if not isinstance(response, dict) or response.get("status") != "Accepted":
-        _start_fail(session=session, reason=START_REJECTED, now=now)
+        _start_fail(session=session, reason=SessionStopReason.REJECTED, now=now)
     session.refresh_from_db()
     return session, response
 
@@ -207,25 +213,30 @@ def session_stop(*, session: Session, now: datetime) -> tuple[Session, dict | No
     gets RemoteStopTransaction and is `stopping` until StopTransaction bills it.
 
     Returns the session and the station's reply (None when nothing was sent).
-    APIError 409 for a session in any other state, or the command's errors."""
+    Conflict for a session in any other state, or CommandFailed."""
     if session.status == SessionStatus.CREATED:
         cancelled = Session.objects.filter(pk=session.pk, status=SessionStatus.CREATED).update(
-            status=SessionStatus.CANCELLED, stopped_at=now, stop_reason=CANCELLED_BY_USER, updated_at=now
+            status=SessionStatus.CANCELLED,
+            stopped_at=now,
+            stop_reason=SessionStopReason.CANCELLED,
+            updated_at=now,
         )
         session.refresh_from_db()
         if not cancelled:
-            raise APIError(409, "invalid_state", f"The session is {session.status} now.")
+            raise Conflict("invalid_state", f"The session is {session.status} now.")
         return session, None
     running = (SessionStatus.CHARGING, SessionStatus.STOPPING)
     if session.status not in running or session.transaction_id is None:
-        raise APIError(409, "invalid_state", f"A {session.status} session cannot be stopped.")
+        raise Conflict("invalid_state", f"A {session.status} session cannot be stopped.")
     # `stopping` may be asked again: a station that lost the first RemoteStop gets another.
     marked = Session.objects.filter(pk=session.pk, status=SessionStatus.CHARGING).update(
         status=SessionStatus.STOPPING, updated_at=now
     )
     payload = {"transactionId": session.transaction_id}
     try:
-        response = station_command(station=session.station, action="RemoteStopTransaction", payload=payload)
+        response = commands.station_command(
+            station=session.station, action="RemoteStopTransaction", payload=payload
+        )
     except Exception:
         if marked:
             _stop_undo(session=session, now=now)
@@ -252,4 +263,133 @@ def sessions_fail_stale(*, now: datetime) -> int:
         Q(remote_start_at__lt=deadline) | Q(remote_start_at__isnull=True, updated_at__lt=deadline),
         status=SessionStatus.STARTING,
         transaction__isnull=True,
-    ).update(status=SessionStatus.FAILED, stop_reason=START_NEVER, stopped_at=now, updated_at=now)
+    ).update(
+        status=SessionStatus.FAILED,
+        stop_reason=SessionStopReason.NEVER_STARTED,
+        stopped_at=now,
+        updated_at=now,
+    )
+
+
+# From the station (on the gateway's writer thread) -------------------------------
+
+
+def session_link(*, tx: Transaction, now: datetime) -> Session:
+    """The session this new transaction belongs to: the one waiting for it, else a new one."""
+    candidates = Session.objects.filter(
+        station_id=tx.station_id,
+        connector_id=tx.connector_id,
+        id_tag__iexact=tx.id_tag,
+        transaction__isnull=True,
+    )
+    # The remote-started one first; a session only created is next.
+    session = (
+        candidates.filter(status__in=WAITING)
+        .order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
+        .first()
+    )
+    if session is None:
+        # RemoteStart's reply was lost or late, but the station did start: that
+        # session (and its limits) is the one charging after all.
+        session = (
+            candidates.filter(
+                status=SessionStatus.FAILED,
+                stop_reason=SessionStopReason.NO_REPLY,
+                remote_start_at__gte=now - timedelta(seconds=START_TIMEOUT_SECONDS),
+            )
+            .order_by("-remote_start_at", "-id")
+            .first()
+        )
+        if session is not None:
+            session.stopped_at, session.stop_reason = None, ""
+    if session is None:
+        # Started at the station itself (RFID, free vend): billed all the same.
+        session = Session(
+            station_id=tx.station_id,
+            connector_id=tx.connector_id,
+            id_tag=tx.id_tag,
+            user_id=id_tag_owner_id(id_tag=tx.id_tag),
+        )
+    if session.tariff_snapshot is None:
+        tariff = tariff_applicable(station_pk=tx.station_id, at=tx.started_at)
+        if tariff is not None:
+            session.tariff = tariff
+            session.tariff_snapshot = tariff_snapshot(tariff)
+            session.currency = tariff.currency
+    session.transaction = tx
+    session.status = SessionStatus.CHARGING
+    session.started_at = tx.started_at
+    session.save()
+    return session
+
+
+def limit_stop_claim(session: Session, at: datetime) -> bool:
+    """Mark the limit stop as sent; False if it already was (it is sent once)."""
+    claimed = Session.objects.filter(pk=session.pk, limit_stop_sent_at__isnull=True).update(
+        limit_stop_sent_at=at
+    )
+    if claimed:
+        Session.objects.filter(pk=session.pk, status=SessionStatus.CHARGING).update(
+            status=SessionStatus.STOPPING
+        )
+        session.limit_stop_sent_at = at
+    return bool(claimed)
+
+
+def limit_reached(session: Session) -> bool:
+    if session.limit_kwh is not None and session.energy_kwh >= session.limit_kwh:
+        return True
+    return bool(
+        session.limit_amount is not None and session.tariff_snapshot and session.cost >= session.limit_amount
+    )
+
+
+def session_price(
+    *, session: Session, tx: Transaction, ended_at: datetime, meter_end, readings: list | None
+) -> None:
+    """Energy and cost of the session up to `ended_at` (live or final)."""
+    if readings is None:
+        readings = [
+            MeterReading(tx.started_at, Decimal(tx.meter_start)),
+            MeterReading(ended_at, Decimal(meter_end)),
+        ]
+    energy = max(Decimal(meter_end) - Decimal(tx.meter_start), Decimal(0)) / KWH
+    session.energy_kwh = energy.quantize(Decimal("0.001"))
+    if not session.tariff_snapshot:
+        session.cost = Decimal("0.00")
+        return
+    bill = price_session(
+        tariff=snapshot_prices(session.tariff_snapshot),
+        time_zone=tx.station.time_zone,
+        readings=readings,
+        started_at=tx.started_at,
+        ended_at=ended_at,
+    )
+    session.cost = bill.total
+    session.currency = bill.currency
+
+
+def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason: str) -> Session | None:
+    """Final bill: every stored energy register sample, ending at meterStop."""
+    session = Session.objects.filter(transaction=tx).select_related("transaction").first()
+    if session is None:
+        return None
+    readings = [MeterReading(tx.started_at, Decimal(tx.meter_start))]
+    samples = MeterValue.objects.filter(
+        transaction=tx, station_id=tx.station_id, measurand=ENERGY_REGISTER, phase="", unit="Wh"
+    )
+    for row in samples.only("timestamp", "value", "location"):
+        if row.location in ("", "Outlet") and tx.started_at <= row.timestamp <= ended_at:
+            try:
+                readings.append(MeterReading(row.timestamp, Decimal(row.value)))
+            except ArithmeticError:
+                continue
+    readings.append(MeterReading(ended_at, Decimal(meter_end)))
+    session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
+    session.status = SessionStatus.COMPLETED
+    session.stopped_at = ended_at
+    session.stop_reason = reason
+    if not session.tariff_snapshot:
+        session.cost = Decimal("0.00")
+    session.save()
+    return session

@@ -4,16 +4,18 @@ one the station abandoned."""
 import django_filters
 from django.db import transaction as db_transaction
 from django.db.models import F, Prefetch, QuerySet
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
+from billing import station_status
 from billing.models import MeterValue, Transaction
-from billing.services import transaction_close
-from evpower.api.errors import APIError
-from evpower.api.permissions import IsAdmin, IsOperator
+from billing.serializers import StationStatusOutput
+from billing.transactions import transaction_close
+from evpower.api.permissions import IsAdmin, IsClient, IsOperator
 from evpower.api.routes import api_path
+from evpower.clock import utcnow
+from evpower.errors import Conflict, NotFound
 
 # Selectors --------------------------------------------------------------------
 
@@ -108,7 +110,7 @@ def _transaction_or_404(transaction_id: str) -> Transaction:
     pk = int(transaction_id)
     tx = transaction_get(transaction_id=pk) if pk <= MAX_TRANSACTION_ID else None
     if tx is None:
-        raise APIError(404, "not_found", "Unknown transaction.")
+        raise NotFound("not_found", "Unknown transaction.")
     return tx
 
 
@@ -125,7 +127,7 @@ class TransactionDetailView(generics.GenericAPIView):
 
 def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
     """Close an open transaction without a word to the station, billed from
-    its last meter sample. APIError 409 when it is already closed."""
+    its last meter sample. Conflict when it is already closed."""
     with db_transaction.atomic():
         # Locked like the gateway's StopTransaction does, so a stop arriving
         # at the same moment waits and then finds it closed (or the reverse).
@@ -135,8 +137,8 @@ def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
             .get(pk=transaction_id)
         )
         if not tx.is_open:
-            raise APIError(409, "conflict", "The transaction is already closed.")
-        transaction_close(transaction=tx, reason=reason, now=timezone.now())
+            raise Conflict("conflict", "The transaction is already closed.")
+        transaction_close(transaction=tx, reason=reason, now=utcnow())
 
 
 class TransactionCloseView(generics.GenericAPIView):
@@ -168,3 +170,17 @@ urlpatterns = [
     api_path(f"ocpp/transactions/{TRANSACTION}", TransactionDetailView.as_view(), "transaction-detail"),
     api_path(f"ocpp/transactions/{TRANSACTION}/close", TransactionCloseView.as_view(), "transaction-close"),
 ]
+
+
+class StationStatusView(generics.GenericAPIView):
+    """`GET /ocpp/status/{station_id}` (client+)."""
+
+    permission_classes = [IsClient]
+    serializer_class = StationStatusOutput
+
+    @extend_schema(responses={200: StationStatusOutput, 404: OpenApiResponse(description="Unknown id.")})
+    def get(self, request, station_id: str):
+        result = station_status.station_status_get(station_id=station_id, user=request.user)
+        if result is None:
+            raise NotFound("not_found", "Unknown station.")
+        return Response(StationStatusOutput(result).data)

@@ -7,7 +7,7 @@ from django.db.models import ProtectedError, RestrictedError
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
 
-from evpower.api.errors import APIError
+from evpower.errors import Conflict, DomainError, Forbidden
 from evpower.models import Role, User
 
 _PRIVILEGED = (Role.ADMIN, Role.SUPERADMIN)
@@ -25,7 +25,7 @@ def user_may_manage(*, actor: User, role: str) -> bool:
 
 def _assert_may_manage(*, actor: User, role: str) -> None:
     if not user_may_manage(actor=actor, role=role):
-        raise APIError(403, "permission_denied", "Only a superadmin manages admins and superadmins.")
+        raise Forbidden("permission_denied", "Only a superadmin manages admins and superadmins.")
 
 
 def _set_password(*, user: User, password: str) -> None:
@@ -67,10 +67,10 @@ def user_update(*, actor: User, user: User, data: dict) -> User:
     is_self = user.pk == actor.pk
     if "role" in data and data["role"] != user.role:
         if is_self:
-            raise APIError(403, "permission_denied", "Nobody changes their own role.")
+            raise Forbidden("permission_denied", "Nobody changes their own role.")
         _assert_may_manage(actor=actor, role=data["role"])
     if is_self and data.get("is_active") is False:
-        raise APIError(400, "invalid", "You cannot deactivate yourself.")
+        raise DomainError("invalid", "You cannot deactivate yourself.")
     # An admin edits its own account (email, password) but no other admin's.
     if not is_self:
         _assert_may_manage(actor=actor, role=user.role)
@@ -92,9 +92,9 @@ def user_update(*, actor: User, user: User, data: dict) -> User:
 def user_delete(*, actor: User, user: User) -> None:
     """Delete `user`; 400 for oneself, 403 when `actor` may not manage it, 409 when still referenced."""
     if user.pk == actor.pk:
-        raise APIError(400, "invalid", "You cannot delete yourself.")
+        raise DomainError("invalid", "You cannot delete yourself.")
     _assert_may_manage(actor=actor, role=user.role)
     try:
         user.delete()
     except (ProtectedError, RestrictedError) as exc:
-        raise APIError(409, "in_use", "This user is still referenced; deactivate it instead.") from exc
+        raise Conflict("in_use", "This user is still referenced; deactivate it instead.") from exc

@@ -10,7 +10,6 @@ rewriting on the hot path.
 """
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -20,57 +19,28 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
-from billing import services as billing
-from ocpp_gateway import metrics, schemas
+from billing import transactions
+from evpower.clock import utcnow
+from ocpp16 import schemas
+from ocpp16.errors import CallErrorCode, OCPPCallError
+from ocpp16.frames import MESSAGE_TYPE_NAMES, parse_frame
+from ocpp16.times import format_time, parse_meter_values, parse_time
+from ocpp_gateway import metrics
 from ocpp_gateway.conf import gateway_settings
-from ocpp_gateway.errors import CallErrorCode, OCPPCallError
-from ocpp_gateway.timefmt import format_time, parse_meter_values, parse_time, utcnow
-from ocpp_gateway.writer import committer
-from stations import services as stations
+from ocpp_gateway.runtime import committer
+from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
-from stations.services import StationRef
+from stations.registry import StationRef
 
 logger = logging.getLogger(__name__)
-
-_TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 
 
 class ConnectionClosed(Exception):
     """The station's socket closed."""
 
 
-def parse_frame(raw: str) -> Call | CallResult | CallError:
-    """A frame as the `ocpp` package's Call, CallResult or CallError; OCPPCallError if it is none."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, TypeError) as exc:
-        raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Frame is not valid JSON.") from exc
-    # The unique id, where there is one, lets the CALLERROR answer the frame.
-    unique_id = (
-        data[1][:36] if isinstance(data, list) and len(data) > 1 and isinstance(data[1], str) else None
-    )
-    if not isinstance(data, list) or len(data) < 3:
-        raise OCPPCallError(
-            CallErrorCode.PROTOCOL_ERROR, "Frame must be a JSON array [type, id, ...].", unique_id=unique_id
-        )
-    kind = data[0]
-    if not unique_id or len(data[1]) > 36:
-        raise OCPPCallError(CallErrorCode.PROTOCOL_ERROR, "UniqueId must be a string of 1-36 characters.")
-    if kind == 2 and len(data) == 4 and isinstance(data[2], str):
-        if not isinstance(data[3], dict):
-            raise OCPPCallError(
-                CallErrorCode.FORMATION_VIOLATION, "Payload must be a JSON object.", unique_id=unique_id
-            )
-        return Call(unique_id, data[2], data[3])
-    if kind == 3 and len(data) == 3:
-        return CallResult(unique_id, data[2])
-    if kind == 4 and len(data) in (4, 5):
-        return CallError(unique_id, data[2], data[3], data[4] if len(data) == 5 else {})
-    raise OCPPCallError(
-        CallErrorCode.PROTOCOL_ERROR,
-        "Frame does not match CALL, CALLRESULT or CALLERROR.",
-        unique_id=unique_id,
-    )
+class CallNotSent(ConnectionClosed):
+    """The socket closed before a call could be sent."""
 
 
 # Text the database cannot store: NUL and unpaired UTF-16 surrogates, both
@@ -223,7 +193,7 @@ class CentralSystem(ChargePoint):
         """Log a frame; `raw` is its text as on the wire. True if it held text
         the database cannot store (then logged cleaned)."""
         unstorable = _UNSTORABLE.search(raw) is not None
-        message_type = _TYPE_NAMES.get(kind, "INVALID")
+        message_type = MESSAGE_TYPE_NAMES.get(kind, "INVALID")
         metrics.messages.labels(direction, message_type, action).inc()
         if kind == 4:
             metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
@@ -244,14 +214,17 @@ class CentralSystem(ChargePoint):
     async def call_raw(self, action: str, payload: dict, timeout: float) -> CallResult | CallError:
         """Send one CALL exactly as given and wait for its reply.
 
-        Raises TimeoutError (no reply in time) or ConnectionClosed."""
+        Raises TimeoutError (no reply in time), CallNotSent or ConnectionClosed (sent, then closed)."""
         unique_id = str(uuid.uuid4())
         future = asyncio.get_running_loop().create_future()
         self._pending[unique_id] = future
         self._pending_action[unique_id] = action
         try:
             text = Call(unique_id, action, payload).to_json()
-            await self._send(text)
+            try:
+                await self._send(text)
+            except ConnectionClosed:
+                raise CallNotSent() from None
             self._log("out", 2, action, unique_id, payload, text)
             return await asyncio.wait_for(future, timeout)
         finally:
@@ -273,7 +246,7 @@ class CentralSystem(ChargePoint):
     async def on_boot_notification(self, payload):
         now = utcnow()
         status = await self._db(
-            lambda b: stations.station_boot(station_pk=self.station.pk, info=payload, now=now)
+            lambda b: reports.station_boot(station_pk=self.station.pk, info=payload, now=now)
         )
         self.boot_status = status
         return {
@@ -297,7 +270,7 @@ class CentralSystem(ChargePoint):
         now = utcnow()
         timestamp = _parsed(parse_time, payload["timestamp"]) if payload.get("timestamp") else None
         await self._db(
-            lambda b: stations.connector_status_record(
+            lambda b: reports.connector_status_record(
                 batch=b, station_pk=self.station.pk, payload=payload, timestamp=timestamp, now=now
             )
         )
@@ -310,7 +283,7 @@ class CentralSystem(ChargePoint):
         # reserved connector's idTag (or the parentIdTag we return) to the
         # station. A StartTransaction under a reservation marks it used.
         now = utcnow()
-        info = await self._db(lambda b: stations.id_tag_info(id_tag=payload["idTag"], now=now))
+        info = await self._db(lambda b: id_tags.id_tag_info(id_tag=payload["idTag"], now=now))
         return {"idTagInfo": info}
 
     @on(Action.start_transaction)
@@ -318,7 +291,7 @@ class CentralSystem(ChargePoint):
         now = utcnow()
         timestamp = _parsed(parse_time, payload["timestamp"])
         result = await self._db(
-            lambda b: billing.transaction_start(
+            lambda b: transactions.transaction_start(
                 station_pk=self.station.pk,
                 connector_id=payload["connectorId"],
                 id_tag=payload["idTag"],
@@ -334,7 +307,7 @@ class CentralSystem(ChargePoint):
     async def on_meter_values(self, payload):
         meter_values = _parsed(parse_meter_values, payload["meterValue"])
         await self._db(
-            lambda b: billing.meter_values_record(
+            lambda b: transactions.meter_values_record(
                 batch=b,
                 station_pk=self.station.pk,
                 connector_id=payload["connectorId"],
@@ -350,7 +323,7 @@ class CentralSystem(ChargePoint):
         timestamp = _parsed(parse_time, payload["timestamp"])
         transaction_data = _parsed(parse_meter_values, payload.get("transactionData") or [])
         info = await self._db(
-            lambda b: billing.transaction_stop(
+            lambda b: transactions.transaction_stop(
                 station_pk=self.station.pk,
                 transaction_id=payload["transactionId"],
                 id_tag=payload.get("idTag"),
@@ -368,7 +341,7 @@ class CentralSystem(ChargePoint):
     async def on_data_transfer(self, payload):
         now = utcnow()
         return await self._db(
-            lambda b: stations.data_transfer_record(station_pk=self.station.pk, payload=payload, now=now)
+            lambda b: reports.data_transfer_record(station_pk=self.station.pk, payload=payload, now=now)
         )
 
     @on(Action.diagnostics_status_notification)
@@ -384,7 +357,7 @@ class CentralSystem(ChargePoint):
     async def _event(self, kind: str, status: str) -> None:
         now = utcnow()
         await self._db(
-            lambda b: stations.station_event_record(
+            lambda b: reports.station_event_record(
                 station_pk=self.station.pk, kind=kind, status=status, now=now
             )
         )

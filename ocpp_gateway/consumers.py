@@ -18,11 +18,13 @@ from channels.utils import await_many_dispatch
 from ocpp.messages import CallError
 
 from ocpp_gateway import housekeeping, metrics, presence
-from ocpp_gateway.chargepoint import CentralSystem, ConnectionClosed
+from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClosed
+from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT, station_group
 from ocpp_gateway.conf import gateway_settings
-from ocpp_gateway.writer import committer
+from ocpp_gateway.runtime import committer, runtime
 from stations.commands_state import command_result_apply
-from stations.services import station_for_connection, station_password_ok
+from stations.models import station_id_valid
+from stations.registry import station_for_connection, station_password_ok, stations_last_seen_update
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,6 @@ SUBPROTOCOL = "ocpp1.6"
 _auth_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-auth")
 _CLOSED = object()
 MAX_QUEUED_FRAMES = 100
-
-
-def station_id_valid(station_id: str) -> bool:
-    return 1 <= len(station_id) <= 48 and station_id.isprintable() and "/" not in station_id
 
 
 def basic_credentials(scope) -> tuple[str, str] | None:
@@ -59,6 +57,16 @@ async def _best_effort(awaitable, what: str) -> None:
         await asyncio.wait_for(awaitable, timeout=5)
     except Exception:
         logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
+
+
+def _last_seen_store(seen: dict) -> None:
+    committer().submit(lambda batch: stations_last_seen_update(seen=seen))
+
+
+def _background_tasks_ensure() -> None:
+    """What a process with stations runs beside them (started with the first)."""
+    runtime.keep_running("presence-flush", lambda: presence.flush_forever(store_last_seen=_last_seen_store))
+    runtime.keep_running("housekeeping", housekeeping.forever)
 
 
 class _Connection:
@@ -117,7 +125,7 @@ class StationConsumer(AsyncWebsocketConsumer):
         await _best_effort(self._join(station), "joining the command group")
         await self.accept(SUBPROTOCOL)
         await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
-        housekeeping.ensure_running()
+        _background_tasks_ensure()
 
         self.connection = _Connection(self)
         self.cp = CentralSystem(station, self.connection, on_boot=self._after_boot)
@@ -212,7 +220,8 @@ class StationConsumer(AsyncWebsocketConsumer):
         for task in (self.cp_task, self.command_task):
             task.cancel()
         await _best_effort(
-            self.channel_layer.group_discard(self.station.group_name, self.channel_name), "leaving the group"
+            self.channel_layer.group_discard(station_group(self.station.pk), self.channel_name),
+            "leaving the group",
         )
         await _best_effort(presence.unregister(self.station.station_id, self.channel_name), "presence")
 
@@ -222,9 +231,9 @@ class StationConsumer(AsyncWebsocketConsumer):
         # scans every channel, which a reconnect storm must not pay.)
         if await presence.is_connected(station.station_id):
             await self.channel_layer.group_send(
-                station.group_name, {"type": "ocpp.replaced", "channel": self.channel_name}
+                station_group(station.pk), {"type": "ocpp.replaced", "channel": self.channel_name}
             )
-        await self.channel_layer.group_add(station.group_name, self.channel_name)
+        await self.channel_layer.group_add(station_group(station.pk), self.channel_name)
 
     # Channel-layer events ------------------------------------------------------
 
@@ -237,7 +246,7 @@ class StationConsumer(AsyncWebsocketConsumer):
         """A command for this station: queue it (one call in flight) and say so."""
         reply_to = event.get("reply_to")
         if self.closed:
-            await self._reply(reply_to, {"type": "ocpp.command.result", "status": "disconnected"})
+            await self._reply(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})
             return
         self.commands.put_nowait(event)
         if reply_to:
@@ -262,7 +271,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             event = self.commands.get_nowait()
             if event is not None:
                 await self._reply(
-                    event.get("reply_to"), {"type": "ocpp.command.result", "status": "disconnected"}
+                    event.get("reply_to"), {"type": "ocpp.command.result", "status": NOT_CONNECTED}
                 )
 
     async def _execute(self, event) -> dict:
@@ -272,17 +281,20 @@ class StationConsumer(AsyncWebsocketConsumer):
         try:
             reply = await self.cp.call_raw(action, payload, timeout)
         except TimeoutError:
-            metrics.command_latency.labels(action, "timeout").observe(time.monotonic() - started)
-            return {"type": "ocpp.command.result", "status": "timeout"}
+            metrics.command_latency.labels(action, TIMEOUT).observe(time.monotonic() - started)
+            return {"type": "ocpp.command.result", "status": TIMEOUT}
+        except CallNotSent:
+            metrics.command_latency.labels(action, NOT_CONNECTED).observe(time.monotonic() - started)
+            return {"type": "ocpp.command.result", "status": NOT_CONNECTED}
         except ConnectionClosed:
-            metrics.command_latency.labels(action, "disconnected").observe(time.monotonic() - started)
-            return {"type": "ocpp.command.result", "status": "disconnected"}
-        outcome = "call_error" if isinstance(reply, CallError) else "ok"
+            metrics.command_latency.labels(action, DISCONNECTED).observe(time.monotonic() - started)
+            return {"type": "ocpp.command.result", "status": DISCONNECTED}
+        outcome = STATION_ERROR if isinstance(reply, CallError) else "ok"
         metrics.command_latency.labels(action, outcome).observe(time.monotonic() - started)
         if isinstance(reply, CallError):
             return {
                 "type": "ocpp.command.result",
-                "status": "call_error",
+                "status": STATION_ERROR,
                 "error_code": reply.error_code,
                 "error_description": reply.error_description,
                 "error_details": reply.error_details,

@@ -6,6 +6,8 @@ import hmac
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
+from ocpp_gateway import presence
+
 messages = Counter(
     "evpower_ocpp_messages_total",
     "OCPP frames by direction, message type and action.",
@@ -26,8 +28,6 @@ command_latency = Histogram(
 
 class _ConnectedCollector:
     def collect(self):
-        from ocpp_gateway import presence
-
         network = GaugeMetricFamily("evpower_stations_connected", "Stations connected now, all processes.")
         try:
             network.add_metric([], len(presence.connections()))

@@ -13,11 +13,15 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import redis
+import redis.asyncio as aredis
 from django.conf import settings
 
 from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.runtime import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -30,37 +34,20 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-class _Local:
-    """This process's connected stations: station_id -> entry."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, dict] = {}
-        self.dirty: set[str] = set()
+_local = runtime.presence
 
 
-_local = _Local()
+def _redis_sync() -> redis.Redis:
+    if runtime.redis_sync is None:
+        runtime.redis_sync = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return runtime.redis_sync
 
 
-def _redis_sync():
-    import redis
-
-    global _sync_client
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _sync_client
-
-
-_sync_client = None
-_async_clients: dict = {}
-
-
-def _redis_async():
-    import redis.asyncio as aredis
-
+def _redis_async() -> aredis.Redis:
     loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
+    client = runtime.redis_async.get(loop)
     if client is None:
-        client = _async_clients[loop] = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        client = runtime.redis_async[loop] = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
     return client
 
 
@@ -72,7 +59,6 @@ async def register(station_id: str, channel_name: str) -> None:
     now = time.time()
     entry = {"station_id": station_id, "channel": channel_name, "since": now, "last_seen": now}
     _local.entries[station_id] = entry
-    _ensure_flusher()
     if settings.REDIS_URL:
         client = _redis_async()
         await client.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL)
@@ -109,21 +95,9 @@ def touch(station_id: str) -> None:
         _local.dirty.add(station_id)
 
 
-def _ensure_flusher() -> None:
-    loop = asyncio.get_running_loop()
-    task = _flushers.get(loop)
-    if task is None or task.done():
-        _flushers[loop] = loop.create_task(_flush_forever())
-
-
-_flushers: dict = {}
-
-
-async def flush() -> None:
-    """Persist last_seen of stations heard from since the last flush."""
-    from ocpp_gateway.writer import committer
-    from stations.services import stations_last_seen_update
-
+async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> None:
+    """Publish last_seen of stations heard from since the last flush, and hand
+    them to `store_last_seen` (the database write)."""
     dirty, _local.dirty = _local.dirty, set()
     entries = [_local.entries[s] for s in dirty if s in _local.entries]
     if settings.REDIS_URL:
@@ -135,14 +109,14 @@ async def flush() -> None:
         await pipe.execute()
     if entries:
         seen = {e["station_id"]: datetime.fromtimestamp(e["last_seen"], UTC) for e in entries}
-        committer().submit(lambda batch: stations_last_seen_update(seen=seen))
+        store_last_seen(seen)
 
 
-async def _flush_forever() -> None:
+async def flush_forever(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> None:
     while True:
         await asyncio.sleep(gateway_settings.PRESENCE_FLUSH_SECONDS)
         try:
-            await flush()
+            await flush(store_last_seen=store_last_seen)
         except Exception:
             logger.warning("Presence flush failed", exc_info=True)
 

@@ -1,6 +1,5 @@
 """Gateway endpoints: live connections and commands to stations."""
 
-from asgiref.sync import async_to_sync
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -9,13 +8,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evpower.api.errors import APIError
 from evpower.api.permissions import IsOperator, has_role
+from evpower.errors import DomainError, NotFound
 from evpower.models import Role
-from ocpp_gateway import metrics, presence, schemas
-from ocpp_gateway.commands import CommandFailed, command_send
+from ocpp16 import schemas
+from ocpp16.errors import OCPPCallError
+from ocpp_gateway import commands, metrics, presence
 from ocpp_gateway.conf import gateway_settings
-from ocpp_gateway.errors import OCPPCallError
 from stations.models import Station
 
 
@@ -42,32 +41,6 @@ class SendCommandInput(serializers.Serializer):
     payload = serializers.JSONField(default=dict)
 
 
-_FAILURES = {
-    "not_connected": (409, "not_connected", "The station is not connected."),
-    "disconnected": (409, "not_connected", "The station disconnected before answering."),
-    "timeout": (504, "timeout", "The station did not answer in time."),
-}
-
-
-def station_command(*, station: Station, action: str, payload: dict, timeout: float | None = None) -> dict:
-    """Send a command to a connected station; API errors for every failure."""
-    if presence.connection_get(station.station_id) is None:
-        raise APIError(409, "not_connected", "The station is not connected.")
-    try:
-        return async_to_sync(command_send)(
-            group_name=station.group_name, action=action, payload=payload, timeout=timeout
-        )
-    except CommandFailed as exc:
-        if exc.reason == "call_error":
-            raise APIError(
-                502,
-                "station_error",
-                f"{exc.error_code}: {exc.error_description}",
-                {"error_code": exc.error_code, "error_description": exc.error_description},
-            ) from exc
-        raise APIError(*_FAILURES[exc.reason]) from exc
-
-
 class SendCommandView(APIView):
     permission_classes = [IsOperator]
 
@@ -82,24 +55,22 @@ class SendCommandView(APIView):
         data.is_valid(raise_exception=True)
         action, payload = data.validated_data["command"], data.validated_data["payload"]
         if action not in schemas.CENTRAL_ACTIONS:
-            raise APIError(
-                400,
+            raise DomainError(
                 "unknown_command",
                 f"Unknown command {action!r}; one of: {', '.join(schemas.CENTRAL_ACTIONS)}.",
             )
         try:
             schemas.validate(action, payload)
         except OCPPCallError as exc:
-            raise APIError(
-                400,
+            raise DomainError(
                 "invalid_payload",
                 f"{exc.code}: {exc.description}",
                 {"fields": {"payload": [exc.description]}},
             ) from exc
         station = Station.objects.filter(station_id=data.validated_data["station_id"]).first()
         if station is None:
-            raise APIError(404, "not_found", "Unknown station.")
-        response = station_command(station=station, action=action, payload=payload)
+            raise NotFound("not_found", "Unknown station.")
+        response = commands.station_command(station=station, action=action, payload=payload)
         return Response(
             {
                 "status": response.get("status", "Accepted") if isinstance(response, dict) else "Accepted",

@@ -10,9 +10,9 @@ or on Django's single sync thread.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.db import (
     InterfaceError,
@@ -28,36 +28,54 @@ from ocpp_gateway.conf import gateway_settings
 logger = logging.getLogger(__name__)
 
 
+class CommitState(Protocol):
+    """State that units gather during one commit (for example the latest meter
+    reading per transaction) and write once, before the commit's rows."""
+
+    def flush(self, batch: "Batch") -> None: ...
+
+
+S = TypeVar("S", bound=CommitState)
+AfterCommit = Callable[[], Awaitable[None]]
+
+
 class Batch:
-    """What the units of one commit share: rows written in bulk at the end."""
+    """What the units of one commit share. The writer's interface to services:
+    rows to insert, state gathered per commit, work to start once committed."""
 
     def __init__(self, rows: list | None = None) -> None:
-        self.rows: dict[type, list] = {}
+        self._rows: dict[type, list] = {}
         for row in rows or ():
-            self.add(row)
-        self.flush_hooks: list[Callable[[Batch], None]] = []
-        # State a flush hook gathers from the units (e.g. the latest meter
-        # reading per transaction), keyed by the hook's module.
-        self.shared: dict[str, Any] = {}
-        # Work for the event loop once committed, e.g. ("limit_stop", station_id, tx_id).
-        self.after_commit: list[tuple] = []
+            self.insert(row)
+        self._states: dict[type, CommitState] = {}
+        self.after: list[AfterCommit] = []
 
-    def add(self, instance) -> None:
-        self.rows.setdefault(type(instance), []).append(instance)
+    def insert(self, instance) -> None:
+        """Insert this model instance with the commit (in bulk, no pk back)."""
+        self._rows.setdefault(type(instance), []).append(instance)
 
-    def on_flush(self, hook: Callable[["Batch"], None]) -> None:
-        if hook not in self.flush_hooks:
-            self.flush_hooks.append(hook)
+    def state(self, kind: type[S]) -> S:
+        """This commit's `kind()` instance, created on first use; its `flush`
+        runs once when the units are done."""
+        state = self._states.get(kind)
+        if state is None:
+            state = self._states[kind] = kind()
+        return state
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Start `work()` on the event loop once this commit succeeded."""
+        self.after.append(work)
 
     def flush(self) -> None:
-        for hook in self.flush_hooks:
-            hook(self)
-        for model, rows in self.rows.items():
+        states, self._states = self._states, {}
+        for state in states.values():
+            state.flush(self)
+        for model, rows in self._rows.items():
             if connection.vendor == "postgresql":
                 _copy_rows(model, rows)
             else:
                 model.objects.bulk_create(rows, batch_size=500)
-        self.rows.clear()
+        self._rows.clear()
 
 
 def _copy_rows(model, rows: list) -> None:
@@ -78,6 +96,8 @@ def _copy_rows(model, rows: list) -> None:
 
 
 Unit = Callable[[Batch], Any]
+# How often the writer thread checks its database connection (see _refresh_connection).
+REFRESH_SECONDS = 10
 
 
 class GroupCommitter:
@@ -87,6 +107,8 @@ class GroupCommitter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
+        self._after_tasks: set[asyncio.Task] = set()
+        self._last_refresh = 0.0
 
     async def run(self, unit: Unit) -> Any:
         """Run `unit(batch)` in the next commit; return its result once committed."""
@@ -106,7 +128,7 @@ class GroupCommitter:
 
     async def call(self, func: Callable[[], Any]) -> Any:
         """Run a plain sync function (reads, connect-time lookups) on the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, _guarded, func)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._guarded, func)
 
     def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
         self._pending.append((unit, future))
@@ -127,7 +149,7 @@ class GroupCommitter:
                 batch, self._pending = self._pending[:limit], self._pending[limit:]
                 rows, self._rows = self._rows, []
                 units = [unit for unit, _ in batch]
-                outcomes, after = await loop.run_in_executor(self._executor, _commit, units, rows)
+                outcomes, after = await loop.run_in_executor(self._executor, self._commit, units, rows)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future is None or future.done():
                         if not ok and future is None:
@@ -137,8 +159,19 @@ class GroupCommitter:
                         future.set_result(value)
                     else:
                         future.set_exception(value)
-                for item in after:
-                    _after_commit(item)
+                for work in after:
+                    self._start(work)
+
+    def _start(self, work: AfterCommit) -> None:
+        # Keep a reference: the loop holds tasks only weakly.
+        task = asyncio.get_running_loop().create_task(work())
+        self._after_tasks.add(task)
+        task.add_done_callback(self._after_done)
+
+    def _after_done(self, task: asyncio.Task) -> None:
+        self._after_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("After-commit work failed", exc_info=task.exception())
 
     async def drain(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -151,89 +184,58 @@ class GroupCommitter:
             self._task.cancel()
         await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
 
-
-def _guarded(func: Callable[[], Any]) -> Any:
-    _refresh_connection()
-    try:
-        return func()
-    except (InterfaceError, OperationalError):
-        # The connection may have died (database restart): next time, a new one.
-        connection.close_if_unusable_or_obsolete()
-        raise
-
-
-_last_refresh = 0.0
-REFRESH_SECONDS = 10
-
-
-def _refresh_connection() -> None:
-    """Drop an obsolete or broken connection, at most every few seconds.
-
-    `close_old_connections` per unit would make Django's health check (a
-    round trip) precede every query; the writer thread is long-lived, so the
-    check is only needed now and then, and after an error."""
-    global _last_refresh
-    now = time.monotonic()
-    if now - _last_refresh >= REFRESH_SECONDS:
-        _last_refresh = now
-        close_old_connections()
-
-
-def _commit(units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[tuple]]:
-    """Run all units, and insert `rows`, in one transaction; if that fails,
-    the rows and then each unit in a transaction of its own."""
-    _refresh_connection()
-    try:
-        batch = Batch(rows)
-        with transaction.atomic():
-            results = [unit(batch) for unit in units]
-            batch.flush()
-        return [(True, r) for r in results], batch.after_commit
-    except Exception as exc:
-        if len(units) <= 1 and not rows:
-            logger.exception("Write failed")
-            return [(False, exc)], []
-    # One bad unit must not fail the frames it happened to share a commit with.
-    connection.close_if_unusable_or_obsolete()
-    if rows:
+    def _guarded(self, func: Callable[[], Any]) -> Any:
+        self._refresh_connection()
         try:
-            with transaction.atomic():
-                Batch(rows).flush()
-        except Exception:
-            logger.exception("Writing %d log rows failed", len(rows))
-    outcomes, after = [], []
-    for unit in units:
+            return func()
+        except (InterfaceError, OperationalError):
+            # The connection may have died (database restart): next time, a new one.
+            connection.close_if_unusable_or_obsolete()
+            raise
+
+    def _refresh_connection(self) -> None:
+        """Drop an obsolete or broken connection, at most every few seconds.
+
+        `close_old_connections` per unit would make Django's health check (a
+        round trip) precede every query; the writer thread is long-lived, so the
+        check is only needed now and then, and after an error."""
+        now = time.monotonic()
+        if now - self._last_refresh >= REFRESH_SECONDS:
+            self._last_refresh = now
+            close_old_connections()
+
+    def _commit(self, units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
+        """Run all units, and insert `rows`, in one transaction; if that fails,
+        the rows and then each unit in a transaction of its own."""
+        self._refresh_connection()
         try:
-            batch = Batch()
+            batch = Batch(rows)
             with transaction.atomic():
-                result = unit(batch)
+                results = [unit(batch) for unit in units]
                 batch.flush()
-            outcomes.append((True, result))
-            after.extend(batch.after_commit)
+            return [(True, r) for r in results], batch.after
         except Exception as exc:
-            logger.exception("Write failed")
-            outcomes.append((False, exc))
-    return outcomes, after
-
-
-def _after_commit(item: tuple) -> None:
-    from ocpp_gateway.commands import after_commit_dispatch
-
-    try:
-        after_commit_dispatch(item)
-    except Exception:
-        logger.exception("After-commit action %s failed", item)
-
-
-_committers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
-
-
-def committer() -> GroupCommitter:
-    """The committer of the running event loop (one per process in production)."""
-    loop = asyncio.get_running_loop()
-    instance = _committers.get(loop)
-    if instance is None:
-        for stale in [lp for lp in _committers if lp.is_closed()]:
-            del _committers[stale]
-        instance = _committers[loop] = GroupCommitter()
-    return instance
+            if len(units) <= 1 and not rows:
+                logger.exception("Write failed")
+                return [(False, exc)], []
+        # One bad unit must not fail the frames it happened to share a commit with.
+        connection.close_if_unusable_or_obsolete()
+        if rows:
+            try:
+                with transaction.atomic():
+                    Batch(rows).flush()
+            except Exception:
+                logger.exception("Writing %d log rows failed", len(rows))
+        outcomes, after = [], []
+        for unit in units:
+            try:
+                batch = Batch()
+                with transaction.atomic():
+                    result = unit(batch)
+                    batch.flush()
+                outcomes.append((True, result))
+                after.extend(batch.after)
+            except Exception as exc:
+                logger.exception("Write failed")
+                outcomes.append((False, exc))
+        return outcomes, after

@@ -6,10 +6,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from evpower.api.errors import APIError
-from evpower.api.permissions import IsClient, IsOperator, ReadClientWriteAdmin, ReadOperatorWriteAdmin
+from evpower.api.permissions import IsOperator, ReadClientWriteAdmin, ReadOperatorWriteAdmin
+from evpower.errors import Conflict, Forbidden, NotFound
 from evpower.models import Role
-from stations import selectors, services
+from stations import id_tags, message_log, registry, selectors
 from stations.models import IdTag, IdTagStatus, MessageLog, RegistrationStatus
 from stations.serializers import (
     IdTagInput,
@@ -17,14 +17,13 @@ from stations.serializers import (
     MessageOutput,
     StationInput,
     StationOutput,
-    StationStatusOutput,
 )
 
 NOT_FOUND = OpenApiResponse(description="Unknown id.")
 
 
-def _conflict(detail: str) -> APIError:
-    return APIError(409, "conflict", detail)
+def _conflict(detail: str) -> Conflict:
+    return Conflict("conflict", detail)
 
 
 def _validation(field: str, message: str) -> serializers.ValidationError:
@@ -58,8 +57,8 @@ class StationListView(generics.ListAPIView):
         data = StationInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            station = services.station_create(**data.validated_data)
-        except services.StationIdTaken:
+            station = registry.station_create(**data.validated_data)
+        except registry.StationIdTaken:
             raise _validation("station_id", "A station with this id already exists.")
         station = selectors.station_get(station_id=station.station_id)
         return Response(StationOutput(station, context={"presence": {}}).data, status=status.HTTP_201_CREATED)
@@ -74,7 +73,7 @@ class StationDetailView(generics.GenericAPIView):
     def _station(self, station_id: str):
         station = selectors.station_get(station_id=station_id)
         if station is None:
-            raise APIError(404, "not_found", "Unknown station.")
+            raise NotFound("not_found", "Unknown station.")
         return station
 
     def _output(self, station) -> dict:
@@ -90,7 +89,7 @@ class StationDetailView(generics.GenericAPIView):
         station = self._station(station_id)
         data = StationInput(station, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        services.station_update(station=station, data=data.validated_data)
+        registry.station_update(station=station, data=data.validated_data)
         return Response(self._output(self._station(station_id)))
 
     @extend_schema(
@@ -99,24 +98,10 @@ class StationDetailView(generics.GenericAPIView):
     def delete(self, request, station_id: str):
         station = self._station(station_id)
         try:
-            services.station_delete(station=station)
-        except services.StationInUse:
+            registry.station_delete(station=station)
+        except registry.StationInUse:
             raise _conflict("The station has transactions or sessions; its billing history must be kept.")
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class StationStatusView(generics.GenericAPIView):
-    """`GET /ocpp/status/{station_id}` (client+)."""
-
-    permission_classes = [IsClient]
-    serializer_class = StationStatusOutput
-
-    @extend_schema(responses={200: StationStatusOutput, 404: NOT_FOUND})
-    def get(self, request, station_id: str):
-        result = selectors.station_status_get(station_id=station_id, user=request.user)
-        if result is None:
-            raise APIError(404, "not_found", "Unknown station.")
-        return Response(StationStatusOutput(result).data)
 
 
 # Id tags ----------------------------------------------------------------------
@@ -150,8 +135,8 @@ class IdTagListView(generics.ListAPIView):
         data = IdTagInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            tag = services.id_tag_create(**data.validated_data)
-        except services.IdTagTaken:
+            tag = id_tags.id_tag_create(**data.validated_data)
+        except id_tags.IdTagTaken:
             raise _validation("id_tag", "An id tag with this id already exists.")
         return Response(IdTagOutput(tag).data, status=status.HTTP_201_CREATED)
 
@@ -165,10 +150,10 @@ class IdTagDetailView(generics.GenericAPIView):
     def _tag(self, id_tag: str):
         tag = selectors.id_tag_get(id_tag=id_tag)
         if tag is None:
-            raise APIError(404, "not_found", "Unknown id tag.")
+            raise NotFound("not_found", "Unknown id tag.")
         user = self.request.user
         if not user.has_role(Role.OPERATOR) and tag.owner_id != user.pk:
-            raise APIError(403, "permission_denied", "This id tag is not yours.")
+            raise Forbidden("permission_denied", "This id tag is not yours.")
         return tag
 
     @extend_schema(responses={200: IdTagOutput, 404: NOT_FOUND})
@@ -181,14 +166,14 @@ class IdTagDetailView(generics.GenericAPIView):
         data = IdTagInput(tag, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
-            tag = services.id_tag_update(tag=tag, data=data.validated_data)
-        except services.IdTagTaken:
+            tag = id_tags.id_tag_update(tag=tag, data=data.validated_data)
+        except id_tags.IdTagTaken:
             raise _validation("id_tag", "An id tag with this id already exists.")
         return Response(IdTagOutput(tag).data)
 
     @extend_schema(responses={204: None, 404: NOT_FOUND})
     def delete(self, request, id_tag: str):
-        services.id_tag_delete(tag=self._tag(id_tag))
+        id_tags.id_tag_delete(tag=self._tag(id_tag))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -210,4 +195,4 @@ class MessageListView(generics.ListAPIView):
     filterset_class = MessageFilter
 
     def get_queryset(self):
-        return selectors.message_log_list()
+        return message_log.message_log_list()

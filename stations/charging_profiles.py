@@ -10,9 +10,11 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from ocpp_gateway import schemas
-from ocpp_gateway.errors import OCPPCallError
-from ocpp_gateway.timefmt import format_time, parse_time, utcnow
+from evpower.clock import utcnow
+from ocpp16 import schemas
+from ocpp16.errors import OCPPCallError
+from ocpp16.times import format_time, parse_time
+from ocpp_gateway import commands
 from stations.models import (
     ChargingProfile,
     ChargingProfileKind,
@@ -101,14 +103,12 @@ def charging_profile_install(
     *, station: Station, profile: ChargingProfile, connector_id: int, transaction_id: int | None = None
 ) -> tuple[dict, InstalledChargingProfile | None]:
     """Send SetChargingProfile; return the station's answer and, when accepted,
-    what is now installed. Raises ProfileNotApplicable, or the APIError of
-    `station_command`."""
-    from ocpp_gateway.views import station_command
+    what is now installed. Raises ProfileNotApplicable or CommandFailed."""
 
     if profile.purpose == ChargingProfilePurpose.CHARGE_POINT_MAX and connector_id != 0:
         raise ProfileNotApplicable("A ChargePointMaxProfile can only be set on connector 0.")
     cs_profile = charging_profile_cs(profile=profile, transaction_id=transaction_id)
-    response = station_command(
+    response = commands.station_command(
         station=station,
         action="SetChargingProfile",
         payload={"connectorId": connector_id, "csChargingProfiles": cs_profile},
@@ -168,3 +168,11 @@ def installed_profiles_clear(*, station_pk: int, request: dict) -> int:
             qs = qs.filter(stack_level=request["stackLevel"])
     deleted, _ = qs.delete()
     return deleted
+
+
+def tx_profiles_drop(*, station_pk: int, connector_id: int) -> None:
+    """The transaction on this connector ended: a TxProfile lives only as long
+    as its transaction (OCPP 1.6 §3.13.3)."""
+    InstalledChargingProfile.objects.filter(
+        station_id=station_pk, connector_id=connector_id, purpose=ChargingProfilePurpose.TX
+    ).delete()

@@ -7,7 +7,7 @@ transaction, before the caller gets the answer. Commands sent through
 stored state follows what the station really accepted.
 """
 
-from ocpp_gateway.timefmt import utcnow
+from evpower.clock import utcnow
 from stations import charging_profiles, local_lists, reservations
 from stations.models import AvailabilityRequest, Station
 

@@ -8,9 +8,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evpower.api.errors import APIError
 from evpower.api.permissions import IsAdmin, IsClient, IsOperator, ReadOperatorWriteAdmin
-from ocpp_gateway.timefmt import format_time, utcnow
+from evpower.clock import utcnow
+from evpower.errors import DomainError, Forbidden, NotFound
+from ocpp16.times import format_time
 from stations import charging_profiles, local_lists, reservations
 from stations.models import (
     ChargingProfile,
@@ -26,7 +27,7 @@ MAX_INT = 2**31 - 1
 def _station(station_id: str) -> Station:
     station = Station.objects.filter(station_id=station_id).first()
     if station is None:
-        raise APIError(404, "not_found", "Unknown station.")
+        raise NotFound("not_found", "Unknown station.")
     return station
 
 
@@ -102,8 +103,7 @@ class ReservationListView(generics.ListAPIView):
             qs = qs.filter(station__station_id=params["station_id"])
         if params.get("status"):
             if params["status"] not in Reservation.Status.values:
-                raise APIError(
-                    400,
+                raise DomainError(
                     "validation_error",
                     f"status: one of {', '.join(Reservation.Status.values)}.",
                     {"fields": {"status": [f"One of {', '.join(Reservation.Status.values)}."]}},
@@ -136,7 +136,7 @@ class ReservationListView(generics.ListAPIView):
                 parent_id_tag=values.get("parent_id_tag") or "",
             )
         except reservations.TagNotOwned as exc:
-            raise APIError(403, "permission_denied", "You do not own this id tag.") from exc
+            raise Forbidden("permission_denied", "You do not own this id tag.") from exc
         response = {"status": reservation.station_status}
         return Response(_command_output(reservation, response), status=status.HTTP_201_CREATED)
 
@@ -297,8 +297,7 @@ class StationChargingProfilesView(generics.ListAPIView):
         connector_id = self.request.query_params.get("connector_id")
         if connector_id:
             if not connector_id.isdigit():
-                raise APIError(
-                    400,
+                raise DomainError(
                     "validation_error",
                     "connector_id: a whole number.",
                     {"fields": {"connector_id": ["A whole number."]}},
@@ -324,8 +323,8 @@ class StationChargingProfilesView(generics.ListAPIView):
                 transaction_id=values.get("transaction_id"),
             )
         except charging_profiles.ProfileNotApplicable as exc:
-            raise APIError(
-                400, "validation_error", f"connector_id: {exc}", {"fields": {"connector_id": [str(exc)]}}
+            raise DomainError(
+                "validation_error", f"connector_id: {exc}", {"fields": {"connector_id": [str(exc)]}}
             ) from exc
         return Response(
             {

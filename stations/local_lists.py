@@ -10,7 +10,8 @@ hook records accepted lists, also those sent through `send_command`.
 from dataclasses import dataclass
 from datetime import datetime
 
-from ocpp_gateway.timefmt import utcnow
+from evpower.clock import utcnow
+from ocpp_gateway import commands
 from stations.models import LocalAuthList, Station
 
 FULL = "Full"
@@ -65,8 +66,7 @@ def local_list_replace(*, station: Station, entries: dict[str, dict]) -> LocalAu
 def local_list_sync(*, station: Station, update_type: str | None = None) -> SyncResult:
     """Send SendLocalList with the next version; the version counts once accepted.
 
-    Raises the APIError of `station_command` (409/502/504)."""
-    from ocpp_gateway.views import station_command
+    Raises CommandFailed."""
 
     local_list, _ = LocalAuthList.objects.get_or_create(station=station)
     update_type = update_type or local_list_default_update_type(local_list=local_list)
@@ -78,7 +78,7 @@ def local_list_sync(*, station: Station, update_type: str | None = None) -> Sync
     else:
         items = local_list_pending(local_list=local_list)
     payload = {"listVersion": list_version, "localAuthorizationList": items, "updateType": update_type}
-    response = station_command(station=station, action="SendLocalList", payload=payload)
+    response = commands.station_command(station=station, action="SendLocalList", payload=payload)
     status = str(response.get("status", ""))
     local_list.refresh_from_db()
     if status == "Accepted" and local_list.version != list_version:  # the hook normally did it

@@ -25,6 +25,11 @@ class RegistrationStatus(models.TextChoices):
     REJECTED = "rejected"
 
 
+def station_id_valid(station_id: str) -> bool:
+    """1-48 printable characters, no "/" (the id is a path segment of the station's URL)."""
+    return 1 <= len(station_id) <= 48 and station_id.isprintable() and "/" not in station_id
+
+
 class Station(models.Model):
     # The integer pk names the station's channel-layer group: group names
     # cannot hold the characters a station id may contain.
@@ -59,10 +64,6 @@ class Station(models.Model):
 
     def __str__(self) -> str:
         return self.station_id
-
-    @property
-    def group_name(self) -> str:
-        return f"ocpp.station.{self.pk}"
 
     def set_password(self, raw: str | None) -> None:
         self.password_hash = make_password(raw) if raw else ""

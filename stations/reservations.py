@@ -11,10 +11,11 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from evpower.api.errors import APIError
 from evpower.api.permissions import has_role
+from evpower.errors import Conflict
 from evpower.models import Role
-from ocpp_gateway.timefmt import format_time, parse_time
+from ocpp16.times import format_time, parse_time
+from ocpp_gateway import commands
 from stations.models import IdTag, Reservation, Station
 
 ACTIVE = (Reservation.Status.REQUESTED, Reservation.Status.ACCEPTED)
@@ -49,7 +50,7 @@ def reservation_create(
 ) -> Reservation:
     """Store a reservation, send ReserveNow and keep the station's answer.
 
-    Raises TagNotOwned, or the APIError of `station_command` (409/502/504)
+    Raises TagNotOwned, or CommandFailed
     after marking the reservation rejected with the reason."""
     tag = IdTag.objects.filter(id_tag__iexact=id_tag).first()
     if not has_role(actor, Role.OPERATOR):
@@ -84,11 +85,10 @@ def reservation_create(
 def reservation_cancel(*, reservation: Reservation) -> tuple[Reservation, dict]:
     """Send CancelReservation; the reservation is `cancelled` once the station accepts.
 
-    Returns the reservation and the station's answer. Raises APIError 409 when
-    the reservation is no longer active, or those of `station_command`."""
+    Returns the reservation and the station's answer. Raises Conflict when
+    the reservation is no longer active, or CommandFailed."""
     if reservation.status not in ACTIVE:
-        raise APIError(
-            409,
+        raise Conflict(
             "not_active",
             f"The reservation is {reservation.status}; only an active one can be cancelled.",
         )
@@ -161,18 +161,14 @@ def reservation_cancel_apply(*, station_pk: int, reservation_id: int) -> None:
 
 
 def _send(*, station: Station, action: str, payload: dict, reservation: Reservation | None) -> dict:
-    from ocpp_gateway.views import station_command
-
     try:
-        response = station_command(station=station, action=action, payload=payload)
-    except APIError as exc:
+        response = commands.station_command(station=station, action=action, payload=payload)
+    except commands.CommandFailed as exc:
         if reservation is not None:
             # No answer means no reservation we can count on: never leave it
             # `requested` forever.
             _settle(reservation=reservation, station_status=exc.code)
-            raise APIError(
-                exc.status_code, exc.code, str(exc.detail), {**exc.extra, "reservation_id": reservation.pk}
-            ) from exc
+            exc.extra = {**exc.extra, "reservation_id": reservation.pk}
         raise
     return response if isinstance(response, dict) else {}
 

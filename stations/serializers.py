@@ -6,9 +6,8 @@ from rest_framework import serializers
 
 from evpower.api.fields import StoredJSONField
 from evpower.models import User
-from ocpp_gateway.consumers import station_id_valid
 from stations import selectors
-from stations.models import IdTagStatus, MessageLog, RegistrationStatus, valid_time_zone
+from stations.models import IdTagStatus, MessageLog, RegistrationStatus, station_id_valid, valid_time_zone
 
 # Stations ---------------------------------------------------------------------
 
@@ -92,54 +91,6 @@ class StationOutput(serializers.Serializer):
     def get_last_seen(self, station) -> str | None:
         value = selectors.last_seen(station=station, live=self._live(station))
         return serializers.DateTimeField().to_representation(value) if value else None
-
-
-# Station status ---------------------------------------------------------------
-
-
-class StatusConnectorOutput(ConnectorOutput):
-    vendor_id = serializers.CharField()
-    vendor_error_code = serializers.CharField()
-    status_timestamp = serializers.DateTimeField(help_text="The station's time of the status.")
-
-
-class ActiveTransactionOutput(serializers.Serializer):
-    transaction_id = serializers.IntegerField()
-    connector_id = serializers.IntegerField()
-    id_tag = serializers.CharField(
-        allow_null=True, help_text="null for a client when the tag is not its own."
-    )
-    meter_start = serializers.IntegerField(help_text="Wh")
-    started_at = serializers.DateTimeField()
-    energy_kwh = serializers.DecimalField(
-        max_digits=14, decimal_places=3, help_text="Energy so far, from the latest meter sample."
-    )
-    last_meter_at = serializers.DateTimeField(allow_null=True)
-
-
-class StationStatusOutput(serializers.Serializer):
-    station_id = serializers.CharField(source="station.station_id")
-    online = serializers.BooleanField()
-    connected_since = serializers.DateTimeField(allow_null=True)
-    last_seen = serializers.DateTimeField(allow_null=True)
-    registration_status = serializers.CharField(source="station.registration_status")
-    time_zone = serializers.CharField(source="station.time_zone")
-    vendor = serializers.CharField(source="station.vendor")
-    model = serializers.CharField(source="station.model")
-    serial_number = serializers.CharField(source="station.serial_number")
-    charge_box_serial_number = serializers.CharField(source="station.charge_box_serial_number")
-    firmware_version = serializers.CharField(source="station.firmware_version")
-    iccid = serializers.CharField(source="station.iccid")
-    imsi = serializers.CharField(source="station.imsi")
-    meter_type = serializers.CharField(source="station.meter_type")
-    meter_serial_number = serializers.CharField(source="station.meter_serial_number")
-    last_boot_at = serializers.DateTimeField(source="station.last_boot_at", allow_null=True)
-    diagnostics_status = serializers.CharField(source="station.diagnostics_status")
-    diagnostics_status_at = serializers.DateTimeField(source="station.diagnostics_status_at", allow_null=True)
-    firmware_status = serializers.CharField(source="station.firmware_status")
-    firmware_status_at = serializers.DateTimeField(source="station.firmware_status_at", allow_null=True)
-    connectors = StatusConnectorOutput(many=True)
-    active_transactions = ActiveTransactionOutput(many=True)
 
 
 # Id tags ----------------------------------------------------------------------

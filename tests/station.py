@@ -17,7 +17,7 @@ from ocpp.exceptions import GenericError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
-from ocpp_gateway.schemas import CENTRAL_ACTIONS
+from ocpp16.schemas import CENTRAL_ACTIONS
 
 DEFAULT_ANSWERS = {
     "GetConfiguration": {

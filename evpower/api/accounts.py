@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evpower import services
-from evpower.api.errors import APIError, ErrorOutput
+from evpower.api.errors import ErrorOutput
 from evpower.api.permissions import IsAdmin, IsClient
+from evpower.errors import DomainError
 from evpower.models import Role, User
 
 
@@ -35,7 +36,7 @@ class TokenView(APIView):
         data.is_valid(raise_exception=True)
         user = authenticate(request=request, **data.validated_data)
         if user is None:
-            raise APIError(400, "invalid_credentials", "Unable to log in with these credentials.")
+            raise DomainError("invalid_credentials", "Unable to log in with these credentials.")
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

@@ -14,18 +14,21 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from evpower.api.fields import utf8_safe
+from evpower.errors import DomainError, Invalid, Kind, Unavailable
 
 logger = logging.getLogger(__name__)
 
 
-class APIError(exceptions.APIException):
-    """The project's exception: raise it with a status, a code and a text."""
-
-    def __init__(self, status_code: int, code: str, detail: str, extra: dict | None = None):
-        self.status_code = status_code
-        self.code = code
-        self.extra = extra or {}
-        super().__init__(detail=detail, code=code)
+# The one place where domain errors become HTTP.
+STATUS_OF_KIND = {
+    Kind.INVALID: 400,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.STATION_ERROR: 502,
+    Kind.UNAVAILABLE: 503,
+    Kind.STATION_TIMEOUT: 504,
+}
 
 
 class ErrorOutput(serializers.Serializer):
@@ -66,8 +69,8 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, RedisError):
         # Live state and commands need Redis; everything stored keeps working.
         logger.warning("Redis unreachable", exc_info=exc)
-        exc = APIError(
-            503, "unavailable", "Live state and station commands are unavailable (Redis unreachable)."
+        exc = Unavailable(
+            "unavailable", "Live state and station commands are unavailable (Redis unreachable)."
         )
     elif isinstance(exc, DataError):
         # A value the serializers let through but the database refuses, even
@@ -75,13 +78,15 @@ def api_exception_handler(exc, context):
         # column's range. Logged with its traceback: a validation rule is missing.
         logger.warning("Input refused by the database", exc_info=exc)
         set_rollback()
-        exc = APIError(
-            400, "invalid_input", "A value cannot be stored or looked up (NUL character, too large a number)."
+        exc = DomainError(
+            "invalid_input", "A value cannot be stored or looked up (NUL character, too large a number)."
         )
 
-    if isinstance(exc, APIError):
-        body = {"error": exc.code, "detail": str(exc.detail), **exc.extra}
-        return Response(utf8_safe(body), status=exc.status_code)
+    if isinstance(exc, Invalid):
+        exc = exceptions.ValidationError(exc.fields)
+    elif isinstance(exc, DomainError):
+        body = {"error": exc.code, "detail": exc.detail, **exc.extra}
+        return Response(utf8_safe(body), status=STATUS_OF_KIND[exc.kind])
 
     response = exception_handler(exc, context)
     if response is None:

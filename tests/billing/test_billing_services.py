@@ -1,4 +1,4 @@
-"""billing.services end to end at the service level: what the station reports,
+"""billing end to end at the service level: what the station reports,
 turned into billed sessions. Expected costs are computed by hand beside them."""
 
 from datetime import UTC, datetime, timedelta
@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
-from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction
+from billing import tariffs, transactions
+from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
 from billing.sessions import START_TIMEOUT_SECONDS, sessions_fail_stale
-from ocpp_gateway.timefmt import format_time, parse_meter_values
+from ocpp16.times import format_time, parse_meter_values
+from ocpp_gateway import commands
 from ocpp_gateway.writer import Batch
 from stations.models import IdTagStatus
-from stations.services import station_boot
+from stations.reports import station_boot
 from tests.factories import IdTagFactory, StationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +47,8 @@ def make_tariff(stations=(), **fields) -> Tariff:
     return tariff
 
 
-def start(station, id_tag="TAG-OWNED", meter_start=1000, at=T0, connector_id=1) -> services.StartResult:
-    return services.transaction_start(
+def start(station, id_tag="TAG-OWNED", meter_start=1000, at=T0, connector_id=1) -> transactions.StartResult:
+    return transactions.transaction_start(
         station_pk=station.pk,
         connector_id=connector_id,
         id_tag=id_tag,
@@ -58,11 +59,20 @@ def start(station, id_tag="TAG-OWNED", meter_start=1000, at=T0, connector_id=1) 
     )
 
 
+def limit_stops(batch: Batch) -> list[tuple[int, int]]:
+    """The limit stops this commit starts once committed: (station pk, transaction id)."""
+    return [
+        (work.keywords["station_pk"], work.keywords["transaction_id"])
+        for work in batch.after
+        if work.func is commands.limit_stop
+    ]
+
+
 def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
     """Record energy samples [(time, Wh str)] as the gateway does, and commit them."""
     batch = batch or Batch()
     for ts, value in samples:
-        services.meter_values_record(
+        transactions.meter_values_record(
             batch=batch,
             station_pk=station.pk,
             connector_id=connector_id,
@@ -74,7 +84,7 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
 
 
 def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None):
-    return services.transaction_stop(
+    return transactions.transaction_stop(
         station_pk=station.pk,
         transaction_id=tx_id,
         id_tag=None,
@@ -107,7 +117,7 @@ def test_station_tariff_beats_network_default_and_newest_wins(station):
     make_tariff(name="station old", stations=[station])
     newest = make_tariff(name="station new", stations=[station])
     make_tariff(name="other station", stations=[StationFactory()])
-    assert services.tariff_applicable(station_pk=station.pk, at=T0) == newest
+    assert tariffs.tariff_applicable(station_pk=station.pk, at=T0) == newest
 
 
 def test_archived_and_out_of_window_tariffs_do_not_apply(station):
@@ -115,19 +125,19 @@ def test_archived_and_out_of_window_tariffs_do_not_apply(station):
     make_tariff(name="archived", stations=[station], is_active=False)
     make_tariff(name="future", stations=[station], valid_from=minutes(60))
     make_tariff(name="past", stations=[station], valid_to=T0)  # valid_to is exclusive
-    assert services.tariff_applicable(station_pk=station.pk, at=T0) == default
-    assert services.tariff_applicable(station_pk=StationFactory().pk, at=T0) == default
+    assert tariffs.tariff_applicable(station_pk=station.pk, at=T0) == default
+    assert tariffs.tariff_applicable(station_pk=StationFactory().pk, at=T0) == default
 
 
 def test_tariff_delete_archives_a_used_tariff_and_deletes_an_unused_one(station, tag):
     used, unused = make_tariff(name="used"), make_tariff(name="unused")
-    waiting_session(station, tag, tariff=used, tariff_snapshot=services.tariff_snapshot(used))
-    assert services.tariff_delete(tariff=used) is True
-    assert services.tariff_delete(tariff=unused) is False
+    waiting_session(station, tag, tariff=used, tariff_snapshot=tariffs.tariff_snapshot(used))
+    assert tariffs.tariff_delete(tariff=used) is True
+    assert tariffs.tariff_delete(tariff=unused) is False
     used.refresh_from_db()
     assert used.is_active is False
     assert not Tariff.objects.filter(pk=unused.pk).exists()
-    assert services.tariff_applicable(station_pk=station.pk, at=T0) is None
+    assert tariffs.tariff_applicable(station_pk=station.pk, at=T0) is None
 
 
 # Start --------------------------------------------------------------------------
@@ -188,7 +198,7 @@ def test_session_created_without_a_tariff_picks_one_up_at_start(station, tag):
 
 def test_session_keeps_the_prices_it_was_created_with(station, tag):
     tariff = make_tariff(price_per_kwh="0.30")
-    session = waiting_session(station, tag, tariff=tariff, tariff_snapshot=services.tariff_snapshot(tariff))
+    session = waiting_session(station, tag, tariff=tariff, tariff_snapshot=tariffs.tariff_snapshot(tariff))
     Tariff.objects.filter(pk=tariff.pk).update(price_per_kwh="9.00")
     result = start(station, meter_start=0)
     stop(station, result.transaction_id, 1000, minutes(10))
@@ -199,7 +209,7 @@ def test_session_keeps_the_prices_it_was_created_with(station, tag):
 def test_start_after_a_lost_remote_start_reply_links_the_failed_session(station, tag):
     session = waiting_session(station, tag, limit_kwh=Decimal("3"))
     Session.objects.filter(pk=session.pk).update(
-        status=SessionStatus.FAILED, stop_reason=services.START_NO_REPLY, stopped_at=T0
+        status=SessionStatus.FAILED, stop_reason=SessionStopReason.NO_REPLY, stopped_at=T0
     )
     start(station, at=minutes(1))
     session.refresh_from_db()
@@ -211,7 +221,7 @@ def test_start_after_a_lost_remote_start_reply_links_the_failed_session(station,
 def test_a_refused_start_is_not_revived_by_a_later_transaction(station, tag):
     session = waiting_session(station, tag)
     Session.objects.filter(pk=session.pk).update(
-        status=SessionStatus.FAILED, stop_reason=services.START_REJECTED
+        status=SessionStatus.FAILED, stop_reason=SessionStopReason.REJECTED
     )
     result = start(station)
     session.refresh_from_db()
@@ -245,7 +255,7 @@ def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
 def test_kwh_samples_are_read_as_kwh(station, tag):
     tx_id = start(station, meter_start=0).transaction_id
     batch = Batch()
-    services.meter_values_record(
+    transactions.meter_values_record(
         batch=batch,
         station_pk=station.pk,
         connector_id=1,
@@ -259,11 +269,11 @@ def test_kwh_samples_are_read_as_kwh(station, tag):
 def test_energy_limit_sends_exactly_one_remote_stop(station, tag):
     session = waiting_session(station, tag, limit_kwh=Decimal("2"))
     tx_id = start(station, meter_start=0).transaction_id
-    assert meter(station, tx_id, (minutes(5), "1500")).after_commit == []
+    assert meter(station, tx_id, (minutes(5), "1500")).after == []
     crossing = meter(station, tx_id, (minutes(10), "2000"))
-    assert crossing.after_commit == [("limit_stop", station.group_name, tx_id)]
+    assert limit_stops(crossing) == [(station.pk, tx_id)]
     later = meter(station, tx_id, (minutes(11), "2100"), (minutes(12), "2300"))
-    assert later.after_commit == []
+    assert later.after == []
     session.refresh_from_db()
     assert session.status == SessionStatus.STOPPING
     assert session.limit_stop_sent_at == minutes(10)
@@ -276,14 +286,12 @@ def test_cost_limit_sends_a_remote_stop(station, tag):
         station,
         tag,
         tariff=tariff,
-        tariff_snapshot=services.tariff_snapshot(tariff),
+        tariff_snapshot=tariffs.tariff_snapshot(tariff),
         limit_amount=Decimal("2.00"),
     )
     tx_id = start(station, meter_start=0).transaction_id
     # 4 kWh * 0.50 = 2.00: the limit is reached
-    assert meter(station, tx_id, (minutes(5), "4000")).after_commit == [
-        ("limit_stop", station.group_name, tx_id)
-    ]
+    assert limit_stops(meter(station, tx_id, (minutes(5), "4000"))) == [(station.pk, tx_id)]
     session.refresh_from_db()
     assert (session.cost, session.status) == (Decimal("2.00"), SessionStatus.STOPPING)
 
@@ -294,19 +302,19 @@ def test_cost_limit_not_reached_sends_nothing(station, tag):
         station,
         tag,
         tariff=tariff,
-        tariff_snapshot=services.tariff_snapshot(tariff),
+        tariff_snapshot=tariffs.tariff_snapshot(tariff),
         limit_amount=Decimal("2.00"),
     )
     tx_id = start(station, meter_start=0).transaction_id
     # 3.9 kWh * 0.50 = 1.95 < 2.00
-    assert meter(station, tx_id, (minutes(5), "3900")).after_commit == []
+    assert meter(station, tx_id, (minutes(5), "3900")).after == []
 
 
 def test_live_update_does_not_undo_a_requested_stop(station, tag):
     session = waiting_session(station, tag)
     tx_id = start(station, meter_start=0).transaction_id
     batch = Batch()
-    services.meter_values_record(
+    transactions.meter_values_record(
         batch=batch,
         station_pk=station.pk,
         connector_id=1,
@@ -398,7 +406,9 @@ def test_closing_an_abandoned_transaction_bills_its_last_sample(station, tag):
     make_tariff(price_per_kwh="1.00")
     tx_id = start(station, meter_start=0).transaction_id
     meter(station, tx_id, (minutes(15), "2500"))
-    services.transaction_close(transaction=Transaction.objects.get(pk=tx_id), reason="Lost", now=minutes(90))
+    transactions.transaction_close(
+        transaction=Transaction.objects.get(pk=tx_id), reason="Lost", now=minutes(90)
+    )
     session = Session.objects.get(transaction_id=tx_id)
     assert (session.status, session.cost, session.stopped_at) == ("completed", Decimal("2.50"), minutes(15))
     assert session.stop_reason == "Lost"

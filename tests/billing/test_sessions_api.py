@@ -6,11 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
+from billing import tariffs, transactions
 from billing.models import Session, SessionStatus, Tariff
-from evpower.api.errors import APIError
+from ocpp_gateway import commands
+from ocpp_gateway.commands import CommandFailed
 from stations.models import Connector, IdTagStatus, RegistrationStatus
 from tests.factories import IdTagFactory, StationFactory, UserFactory
+from tests.fakes import FakeStation
 
 pytestmark = pytest.mark.django_db
 
@@ -38,28 +40,10 @@ def tariff():
     return Tariff.objects.create(name="Flat", currency="EUR", price_per_kwh="0.30", session_fee="0.50")
 
 
-class FakeStation:
-    """Stands in for `ocpp_gateway.views.station_command`."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str, dict]] = []
-        self.answers: dict = {}
-        self.errors: dict = {}
-        self.during: dict = {}  # action -> callable run while the "station" handles it
-
-    def __call__(self, *, station, action, payload, timeout=None):
-        self.sent.append((station.station_id, action, payload))
-        if action in self.during:
-            self.during[action](payload)
-        if action in self.errors:
-            raise self.errors[action]
-        return self.answers.get(action, {"status": "Accepted"})
-
-
 @pytest.fixture
 def fake(monkeypatch):
-    fake = FakeStation()
-    monkeypatch.setattr("billing.sessions.station_command", fake)
+    fake = FakeStation(with_station_id=True)
+    monkeypatch.setattr(commands, "station_command", fake)
     return fake
 
 
@@ -75,7 +59,7 @@ def make_session(station, tag, status=SessionStatus.CREATED, **fields) -> Sessio
 
 def charging_session(station, tag, meter_start=0) -> Session:
     session = make_session(station, tag, status=SessionStatus.STARTING)
-    services.transaction_start(
+    transactions.transaction_start(
         station_pk=station.pk,
         connector_id=1,
         id_tag=tag.id_tag,
@@ -266,7 +250,7 @@ def test_list_filters_by_station_and_status(api, station, tag):
 
 def test_list_query_count_is_fixed(api, station, tag, tariff, django_assert_max_num_queries):
     for _ in range(10):
-        make_session(station, tag, tariff=tariff, tariff_snapshot=services.tariff_snapshot(tariff))
+        make_session(station, tag, tariff=tariff, tariff_snapshot=tariffs.tariff_snapshot(tariff))
     with django_assert_max_num_queries(3):  # auth, count, page
         data = api["operator"].get("/ocpp/sessions").json()
     assert data["count"] == 10
@@ -277,7 +261,7 @@ def test_live_session_shows_energy_duration_and_cost_in_minor_units(api, station
     session = charging_session(station, tag)
     Session.objects.filter(pk=session.pk).update(
         tariff=jpy,
-        tariff_snapshot=services.tariff_snapshot(jpy),
+        tariff_snapshot=tariffs.tariff_snapshot(jpy),
         currency="JPY",
         energy_kwh=Decimal("1.234"),
         cost=Decimal("41.0922"),
@@ -373,19 +357,20 @@ def test_station_rejecting_remote_start_fails_the_session(api, station, tag, fak
 
 
 @pytest.mark.parametrize(
-    ("error", "reason"),
+    ("error", "status", "reason"),
     [
-        (APIError(409, "not_connected", "The station is not connected."), "NotConnected"),
-        (APIError(502, "station_error", "InternalError: boom"), "StationError"),
-        (APIError(504, "timeout", "The station did not answer in time."), "Timeout"),
+        (CommandFailed(commands.NOT_CONNECTED), 409, "NotConnected"),
+        (CommandFailed(commands.STATION_ERROR, "InternalError", "boom"), 502, "StationError"),
+        (CommandFailed(commands.TIMEOUT), 504, "Timeout"),
+        (CommandFailed(commands.DISCONNECTED), 504, "Timeout"),
     ],
 )
 def test_start_charge_command_failure_fails_the_session_and_is_reported(
-    api, station, tag, fake, error, reason
+    api, station, tag, fake, error, status, reason
 ):
     fake.errors["RemoteStartTransaction"] = error
     response = api["client"].post("/ocpp/start_charge", create_body(), format="json")
-    assert response.status_code == error.status_code
+    assert response.status_code == status
     data = response.json()
     assert (data["error"], data["detail"]) == (error.code, str(error.detail))
     assert (data["session"]["status"], data["session"]["stop_reason"]) == ("failed", reason)
@@ -395,7 +380,7 @@ def test_start_charge_command_failure_fails_the_session_and_is_reported(
 def test_a_station_starting_before_its_reply_keeps_the_session_charging(api, station, tag, fake):
     def start_transaction(payload):
         # The station's StartTransaction is handled before its RemoteStart reply arrives.
-        services.transaction_start(
+        transactions.transaction_start(
             station_pk=station.pk,
             connector_id=payload["connectorId"],
             id_tag=payload["idTag"],
@@ -410,7 +395,7 @@ def test_a_station_starting_before_its_reply_keeps_the_session_charging(api, sta
     assert data["session"]["status"] == "charging"
     assert data["session"]["transaction_id"] is not None
     # Even when the reply is a timeout, the session that did start is not failed.
-    fake.errors["RemoteStartTransaction"] = APIError(504, "timeout", "late")
+    fake.errors["RemoteStartTransaction"] = CommandFailed(commands.TIMEOUT)
     data = api["client"].post("/ocpp/start_charge", create_body(connector_id=2), format="json").json()
     assert data["session"]["status"] == "charging"
 
@@ -460,7 +445,7 @@ def test_stop_rejected_by_the_station_leaves_the_session_charging(api, station, 
 
 def test_stop_that_cannot_be_sent_leaves_the_session_charging(api, station, tag, fake):
     session = charging_session(station, tag)
-    fake.errors["RemoteStopTransaction"] = APIError(409, "not_connected", "The station is not connected.")
+    fake.errors["RemoteStopTransaction"] = CommandFailed(commands.NOT_CONNECTED)
     response = api["client"].post(f"/ocpp/sessions/{session.pk}/stop")
     assert response.status_code == 409
     assert response.json()["session"]["status"] == "charging"

@@ -3,7 +3,7 @@
 import pytest
 
 from billing.models import Session, Tariff
-from billing.services import tariff_applicable, tariff_snapshot
+from billing.tariffs import tariff_applicable, tariff_snapshot
 from tests.factories import IdTagFactory, StationFactory
 
 pytestmark = pytest.mark.django_db

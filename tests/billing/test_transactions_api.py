@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction
-from billing.services import tariff_snapshot
+from billing.tariffs import tariff_snapshot
 from tests.factories import StationFactory
 
 pytestmark = pytest.mark.django_db

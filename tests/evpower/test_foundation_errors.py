@@ -11,7 +11,8 @@ from rest_framework import serializers
 from rest_framework.test import APIClient, APIRequestFactory
 
 from evpower.api import errors
-from evpower.api.errors import APIError, api_exception_handler
+from evpower.api.errors import api_exception_handler
+from evpower.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 
@@ -94,8 +95,8 @@ def _handle(exc):
     return api_exception_handler(exc, {"request": request, "view": None})
 
 
-def test_api_error_carries_its_code_detail_and_extra_keys():
-    response = _handle(APIError(409, "not_connected", "Station is offline.", {"station_id": "CP1"}))
+def test_domain_error_carries_its_code_detail_and_extra_keys():
+    response = _handle(Conflict("not_connected", "Station is offline.", {"station_id": "CP1"}))
 
     assert response.status_code == 409
     assert response.data == {"error": "not_connected", "detail": "Station is offline.", "station_id": "CP1"}

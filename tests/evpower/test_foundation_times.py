@@ -39,7 +39,7 @@ def test_unknown_time_zone_variable_refuses_to_start(monkeypatch):
 def test_station_zone_setting_does_not_shift_api_times(api, settings):
     settings.STATION_TIME_ZONE = "Asia/Tokyo"
     StationFactory(station_id="CP-UTC")
-    from ocpp_gateway.timefmt import utcnow
+    from evpower.clock import utcnow
 
     MessageLog.objects.create(
         station_id="CP-UTC", direction="in", message_type="CALL", action="Heartbeat", created_at=utcnow()

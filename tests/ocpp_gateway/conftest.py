@@ -5,7 +5,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from ocpp_gateway.routing import websocket_urlpatterns
-from ocpp_gateway.writer import committer
+from ocpp_gateway.runtime import committer
 from tests.station import ws_path
 
 

@@ -108,7 +108,7 @@ async def test_bad_frames_are_logged_in_and_out(raw_station):
     await station.comm.receive_from()
     await assert_alive(station)
     await station.comm.disconnect()
-    from ocpp_gateway.writer import committer
+    from ocpp_gateway.runtime import committer
 
     await committer().drain()
     rows = [

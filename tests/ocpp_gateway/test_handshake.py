@@ -6,7 +6,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from ocpp_gateway.writer import committer
+from ocpp_gateway.runtime import committer
 from stations.models import RegistrationStatus, Station
 from tests.ocpp_gateway.conftest import Raw, communicator_for
 

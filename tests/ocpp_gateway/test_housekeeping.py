@@ -1,7 +1,5 @@
 """The gateway's periodic jobs: stale starts fail, reservations expire, the log is pruned."""
 
-import sys
-import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,11 +11,6 @@ from stations.models import MessageLog, Reservation
 from tests.factories import IdTagFactory, StationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _all_jobs_due(monkeypatch):
-    monkeypatch.setattr(housekeeping, "_last_run", {})
 
 
 def _log(station_id: str, age: timedelta) -> MessageLog:
@@ -68,10 +61,13 @@ def test_jobs_fail_stale_starts_expire_reservations_and_prune_the_log(settings):
 
 def test_jobs_are_not_rerun_before_they_are_due(monkeypatch):
     calls = []
-    jobs = types.ModuleType("fake_jobs")
-    jobs.job = lambda now: calls.append(now) or 0
-    monkeypatch.setitem(sys.modules, "fake_jobs", jobs)
-    monkeypatch.setattr(housekeeping, "JOBS", (("fake_jobs", "job", 3600),))
-    housekeeping.run_due_jobs()
-    housekeeping.run_due_jobs()
+
+    def job(now):
+        calls.append(now)
+        return 0
+
+    monkeypatch.setattr(housekeeping, "JOBS", ((job, 3600),))
+    last_run: dict = {}
+    housekeeping.run_due_jobs(last_run=last_run)
+    housekeeping.run_due_jobs(last_run=last_run)
     assert len(calls) == 1

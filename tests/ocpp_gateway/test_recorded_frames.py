@@ -29,7 +29,7 @@ async def test_recorded_station_is_understood(raw_station, fixture):
         if action == "StartTransaction":
             tx_id = reply[2]["transactionId"]
             assert isinstance(tx_id, int)
-    from ocpp_gateway.writer import committer
+    from ocpp_gateway.runtime import committer
 
     await committer().drain()
     tx = await Transaction.objects.aget(pk=tx_id)

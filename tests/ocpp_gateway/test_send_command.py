@@ -205,7 +205,9 @@ async def test_late_reply_is_not_mixed_up_with_next_call(start_server, live_toke
     assert response.json()["response"] == {"listVersion": 42}
 
 
-async def test_socket_closing_mid_call_fails_at_once(server, live_token):
+async def test_socket_closing_mid_call_fails_at_once_as_disconnected(server, live_token):
+    """The CALL went out and the station went away (a hard Reset does that):
+    504 `disconnected`, not 409, so a client knows the station may have acted."""
     key = await sync_to_async(live_token)()
     async with station_session(server, "CP-DROP") as station:
         await station.wait_for("GetConfiguration")
@@ -218,8 +220,8 @@ async def test_socket_closing_mid_call_fails_at_once(server, live_token):
             {"station_id": "CP-DROP", "command": "Reset", "payload": {"type": "Soft"}},
             timeout=10,
         )
-    assert response.status_code == 409
-    assert response.json()["error"] == "not_connected"
+    assert response.status_code == 504
+    assert response.json()["error"] == "disconnected"
 
 
 async def test_reply_then_disconnect_is_still_200(server, live_token):

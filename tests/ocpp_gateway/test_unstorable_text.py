@@ -5,7 +5,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from ocpp_gateway.writer import committer
+from ocpp_gateway.runtime import committer
 from stations.models import MessageLog
 from tests.live import http
 from tests.station import station_session

@@ -20,9 +20,9 @@ async def writer():
 
 def _log(n: int):
     def unit(batch):
-        from ocpp_gateway.timefmt import utcnow
+        from evpower.clock import utcnow
 
-        batch.add(
+        batch.insert(
             MessageLog(
                 station_id="W", direction="in", message_type="CALL", action=str(n), created_at=utcnow()
             )
@@ -76,7 +76,7 @@ async def test_submitted_rows_are_written_without_waiting(writer):
 
 
 async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(writer):
-    from ocpp_gateway.timefmt import utcnow
+    from evpower.clock import utcnow
 
     def boom(batch):
         raise RuntimeError("bad unit")

@@ -1,7 +1,7 @@
 import pytest
 
-from ocpp_gateway import presence, views
-from stations.commands_state import command_result_apply
+from ocpp_gateway import presence
+from tests.fakes import FakeStation, station_cmd  # noqa: F401 (fixtures)
 
 
 class FakePresence:
@@ -33,28 +33,4 @@ def live(monkeypatch):
     fake = FakePresence()
     monkeypatch.setattr(presence, "connections", fake.connections)
     monkeypatch.setattr(presence, "connection_get", fake.connection_get)
-    return fake
-
-
-class FakeStation:
-    """Stands in for `station_command`, applying answers through the hook as the gateway does.
-
-    `sent` holds `(action, payload)`, or `(station_id, action, payload)` with `with_station_id`."""
-
-    def __init__(self, with_station_id: bool = False):
-        self.answers: dict = {}
-        self.sent: list = []
-        self.with_station_id = with_station_id
-
-    def __call__(self, *, station, action, payload, timeout=None):
-        self.sent.append((station.station_id, action, payload) if self.with_station_id else (action, payload))
-        response = self.answers.get(action, {"status": "Accepted"})
-        command_result_apply(station_pk=station.pk, action=action, request=payload, response=response)
-        return response
-
-
-@pytest.fixture
-def station_cmd(monkeypatch):
-    fake = FakeStation()
-    monkeypatch.setattr(views, "station_command", fake)
     return fake

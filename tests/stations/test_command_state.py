@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.services import transaction_start
+from billing.transactions import transaction_start
 from stations.commands_state import command_result_apply, station_availability_get
 from stations.local_lists import local_list_default_update_type
 from stations.models import AvailabilityRequest, InstalledChargingProfile, LocalAuthList, Reservation, Station

@@ -6,9 +6,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from stations import services
+from stations import message_log
+from stations.message_log import message_log_prune
 from stations.models import MessageLog
-from stations.services import message_log_prune
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_prune_default_retention_is_thirty_days():
 
 
 def test_prune_works_through_a_backlog_in_chunks(monkeypatch):
-    monkeypatch.setattr(services, "MESSAGE_LOG_PRUNE_CHUNK", 3)
+    monkeypatch.setattr(message_log, "MESSAGE_LOG_PRUNE_CHUNK", 3)
     for n in range(10):
         _log(timedelta(days=40, minutes=n), f"old{n}")
     _log(timedelta(days=1), "recent")

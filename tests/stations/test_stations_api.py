@@ -6,6 +6,7 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from billing.models import Session, Transaction
+from ocpp_gateway.commands import station_group
 from stations.models import Connector, Station
 from tests.factories import StationFactory
 
@@ -346,7 +347,7 @@ def test_delete_closes_the_stations_live_connection(api, django_capture_on_commi
     station = StationFactory(station_id="CP-1")
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(station.group_name, channel)
+    async_to_sync(layer.group_add)(station_group(station.pk), channel)
 
     with django_capture_on_commit_callbacks(execute=True):
         api["admin"].delete("/ocpp/stations/CP-1")

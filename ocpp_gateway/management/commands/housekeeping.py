@@ -7,4 +7,4 @@ class Command(BaseCommand):
     help = "Run the gateway's periodic jobs once (for cron, if no gateway process runs them)."
 
     def handle(self, *args, **options):
-        housekeeping.run_due_jobs()
+        housekeeping.run_due_jobs(last_run={})

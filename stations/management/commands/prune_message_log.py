@@ -1,9 +1,9 @@
 """Delete message-log rows older than the retention period (OCPP_MESSAGE_LOG_DAYS)."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from stations.services import message_log_prune
+from evpower.clock import utcnow
+from stations.message_log import message_log_prune
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
     def handle(self, *args, days: int | None, **options):
         if days is not None and days < 0:
             raise CommandError("--days must be 0 or more.")
-        deleted = message_log_prune(now=timezone.now(), days=days)
+        deleted = message_log_prune(now=utcnow(), days=days)
         self.stdout.write(f"Deleted {deleted} message-log rows.")

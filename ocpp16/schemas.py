@@ -13,7 +13,7 @@ from pathlib import Path
 import fastjsonschema
 import ocpp
 
-from ocpp_gateway.errors import CallErrorCode, OCPPCallError
+from ocpp16.errors import CallErrorCode, OCPPCallError
 
 _SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
 

@@ -1,3 +1,5 @@
+"""OCPP date-times: how stations write them and how we answer."""
+
 from datetime import UTC, datetime
 
 
@@ -13,10 +15,6 @@ def parse_time(value: str) -> datetime:
 def format_time(value: datetime) -> str:
     """UTC with a Z, millisecond precision: what every station parses."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_meter_values(entries: list) -> list:

@@ -1,0 +1,322 @@
+"""OCPP transactions as the station reports them: StartTransaction,
+MeterValues (every sample kept, energy normalised to Wh, live session cost
+once per commit) and StopTransaction; and closing an abandoned one."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+
+from billing.models import MeterValue, Transaction, UnmatchedStop
+from billing.sessions import (
+    ENERGY_REGISTER,
+    FINISHED,
+    KWH,
+    limit_reached,
+    limit_stop_claim,
+    session_bill,
+    session_link,
+    session_price,
+)
+from evpower.bulk import rows_update
+from evpower.clock import utcnow
+from ocpp_gateway import commands
+from stations.charging_profiles import tx_profiles_drop
+from stations.id_tags import id_tag_info
+from stations.reservations import reservation_use
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StartResult:
+    transaction_id: int
+    id_tag_info: dict
+
+
+def transaction_start(
+    *,
+    station_pk: int,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: datetime,
+    reservation_id: int | None,
+    now: datetime,
+) -> StartResult:
+    """Open a transaction and link (or create) its session.
+
+    A station retrying after a lost reply sends the identical request again:
+    it gets the same transaction id and nothing new is created.
+    """
+    existing = Transaction.objects.filter(
+        station_id=station_pk,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        started_at=timestamp,
+    ).first()
+    info = id_tag_info(id_tag=id_tag, now=now)
+    if existing is not None:
+        return StartResult(existing.transaction_id, info)
+
+    if info["status"] == "Accepted":
+        concurrent = Transaction.objects.filter(id_tag__iexact=id_tag, stopped_at__isnull=True).exclude(
+            station_id=station_pk, connector_id=connector_id
+        )
+        if concurrent.exists():
+            info = {**info, "status": "ConcurrentTx"}
+
+    # A station that lost its previous transaction on this connector (reboot,
+    # power loss) starts a new one; the old one cannot still be running.
+    for stale in Transaction.objects.filter(
+        station_id=station_pk, connector_id=connector_id, stopped_at__isnull=True
+    ):
+        transaction_close(transaction=stale, reason="Superseded", now=now)
+
+    tx = Transaction.objects.create(
+        station_id=station_pk,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        started_at=timestamp,
+        reservation_id=reservation_id,
+        last_meter_wh=meter_start,
+        last_meter_at=timestamp,
+    )
+    session_link(tx=tx, now=now)
+    if reservation_id is not None:
+        reservation_use(station_pk=station_pk, reservation_id=reservation_id, transaction_id=tx.pk)
+    return StartResult(tx.transaction_id, info)
+
+
+def _energy_wh(sample: dict) -> Decimal | None:
+    """The Wh value of an energy-register sample, or None if it is not one."""
+    measurand = sample.get("measurand") or ENERGY_REGISTER
+    if measurand != ENERGY_REGISTER or sample.get("format") == "SignedData":
+        return None
+    try:
+        value = Decimal(sample["value"])
+    except ArithmeticError:
+        return None
+    if not value.is_finite():
+        return None
+    return value * KWH if sample.get("unit") == "kWh" else value
+
+
+def meter_rows(
+    *, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
+) -> tuple[list[MeterValue], tuple[datetime, Decimal] | None]:
+    """MeterValue rows (energy normalised to Wh) and the latest total energy register reading.
+
+    `meter_values` is OCPP's meterValue list with its timestamps already parsed."""
+    rows, latest = [], None
+    for entry in meter_values:
+        ts = entry["timestamp"]
+        for sample in entry["sampledValue"]:
+            measurand = sample.get("measurand") or ENERGY_REGISTER
+            value, unit = sample["value"], sample.get("unit", "")
+            wh = _energy_wh(sample)
+            if wh is not None and measurand.startswith("Energy"):
+                value, unit = _plain(wh), "Wh"
+                total = not sample.get("phase") and sample.get("location", "Outlet") == "Outlet"
+                if total and (latest is None or ts >= latest[0]):
+                    latest = (ts, wh)
+            elif unit == "kWh" and measurand.startswith("Energy"):
+                value, unit = _scaled(value), "Wh"
+            elif unit in ("kvarh",) and measurand.startswith("Energy"):
+                value, unit = _scaled(value), "varh"
+            rows.append(
+                MeterValue(
+                    transaction_id=transaction_id,
+                    station_id=station_pk,
+                    connector_id=connector_id,
+                    timestamp=ts,
+                    measurand=measurand,
+                    value=value,
+                    unit=unit,
+                    phase=sample.get("phase", ""),
+                    context=sample.get("context", ""),
+                    location=sample.get("location", ""),
+                    format=sample.get("format", ""),
+                )
+            )
+    return rows, latest
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _scaled(value: str) -> str:
+    try:
+        return _plain(Decimal(value) * KWH)
+    except ArithmeticError:
+        return value
+
+
+def meter_values_record(
+    *, batch, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
+) -> None:
+    """Store every sample; the live session is updated once per commit (see LiveMeters)."""
+    rows, latest = meter_rows(
+        station_pk=station_pk,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        meter_values=meter_values,
+    )
+    for row in rows:
+        batch.insert(row)
+    if transaction_id is not None and latest is not None:
+        batch.state(LiveMeters).note(station_pk=station_pk, transaction_id=transaction_id, latest=latest)
+
+
+# What the live update reads: loading whole rows costs more than the query.
+_LIVE_FIELDS = (
+    "transaction_id",
+    "station_id",
+    "meter_start",
+    "started_at",
+    "last_meter_wh",
+    "last_meter_at",
+    "station__id",
+    "station__time_zone",
+    "session__id",
+    "session__transaction_id",
+    "session__status",
+    "session__tariff_snapshot",
+    "session__limit_kwh",
+    "session__limit_amount",
+    "session__limit_stop_sent_at",
+    "session__energy_kwh",
+    "session__cost",
+    "session__currency",
+    "session__updated_at",
+)
+
+
+class LiveMeters:
+    """The latest energy reading per transaction in one commit: the sessions'
+    live energy and cost are written once per commit, not once per frame."""
+
+    def __init__(self) -> None:
+        # Keyed by station too: a transaction id is only this station's to report on.
+        self.latest: dict[tuple[int, int], tuple[datetime, Decimal]] = {}
+
+    def note(self, *, station_pk: int, transaction_id: int, latest: tuple[datetime, Decimal]) -> None:
+        key = (station_pk, transaction_id)
+        previous = self.latest.get(key)
+        if previous is None or latest[0] >= previous[0]:
+            self.latest[key] = latest
+
+    def flush(self, batch) -> None:
+        if self.latest:
+            _live_update(batch, self.latest)
+
+
+def _live_update(batch, touched: dict) -> None:
+    latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
+    # One query for transactions, stations and sessions: this runs per commit.
+    txs = list(
+        Transaction.objects.filter(pk__in=latest, stopped_at__isnull=True)
+        .select_related("station", "session")
+        .only(*_LIVE_FIELDS)
+    )
+    sessions = {}
+    for tx in txs:
+        session = getattr(tx, "session", None)
+        if session is not None and session.status not in FINISHED:
+            session.transaction = tx
+            sessions[tx.pk] = session
+    now = utcnow()
+    changed_tx, changed_sessions = [], []
+    for tx in txs:
+        station_pk, (ts, wh) = latest[tx.pk]
+        if station_pk != tx.station_id:
+            # Another station's transaction id (a bug or a forgery): its samples
+            # are kept, but they must not move someone else's bill.
+            continue
+        if tx.last_meter_at and ts < tx.last_meter_at:
+            continue
+        tx.last_meter_wh, tx.last_meter_at = int(wh), ts
+        changed_tx.append(tx)
+        session = sessions.get(tx.pk)
+        if session is None:
+            continue
+        session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
+        session.updated_at = now  # bulk_update does not apply auto_now
+        changed_sessions.append(session)
+        if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
+            batch.after_commit(partial(commands.limit_stop, station_pk=tx.station_id, transaction_id=tx.pk))
+    rows_update(changed_tx, ["last_meter_wh", "last_meter_at"])
+    # Not `status`: an API request may have moved the session meanwhile (stop
+    # requested), and this write must not put it back.
+    rows_update(changed_sessions, ["energy_kwh", "cost", "currency", "updated_at"])
+
+
+def transaction_stop(
+    *,
+    station_pk: int,
+    transaction_id: int,
+    id_tag: str | None,
+    meter_stop: int,
+    timestamp: datetime,
+    reason: str,
+    transaction_data: list | None,
+    payload: dict,
+    now: datetime,
+) -> dict | None:
+    """Close and bill the transaction. Unknown or already closed ids are
+    recorded and answered normally, never an error the station would retry.
+
+    `transaction_data` has its timestamps parsed; `payload` is the request as sent."""
+    info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
+    tx = (
+        Transaction.objects.select_for_update()
+        .select_related("station")
+        .filter(pk=transaction_id, station_id=station_pk)
+        .first()
+    )
+    if tx is None or tx.stopped_at is not None:
+        UnmatchedStop.objects.create(
+            station_id=station_pk,
+            transaction_id=transaction_id,
+            id_tag=id_tag or "",
+            meter_stop=meter_stop,
+            timestamp=timestamp,
+            reason=reason,
+            payload=payload,
+            received_at=now,
+        )
+        return info
+    if transaction_data:
+        rows, _ = meter_rows(
+            station_pk=station_pk,
+            connector_id=tx.connector_id,
+            transaction_id=tx.pk,
+            meter_values=transaction_data,
+        )
+        MeterValue.objects.bulk_create(rows)
+    tx.meter_stop = meter_stop
+    tx.stopped_at = timestamp
+    tx.stop_reason = reason or "Local"
+    tx.stop_id_tag = id_tag or ""
+    tx.transaction_data = payload.get("transactionData")
+    tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
+    session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason)
+    # A TxProfile lives only as long as its transaction (OCPP 1.6 §3.13.3).
+    tx_profiles_drop(station_pk=station_pk, connector_id=tx.connector_id)
+    return info
+
+
+def transaction_close(*, transaction: Transaction, reason: str, now: datetime) -> Transaction:
+    """Close a transaction the station abandoned, billed from its last meter sample."""
+    tx = transaction
+    tx.meter_stop = tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start
+    tx.stopped_at = tx.last_meter_at if tx.last_meter_at and tx.last_meter_at > tx.started_at else now
+    tx.stop_reason = reason
+    tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason"])
+    session_bill(tx=tx, meter_end=tx.meter_stop, ended_at=tx.stopped_at, reason=reason)
+    return tx

@@ -1,0 +1,37 @@
+"""Bulk UPDATE of many rows' fields in one statement."""
+
+from django.db import connection
+
+
+def rows_update(instances: list, field_names: list[str]) -> None:
+    """UPDATE each instance's fields: one statement on PostgreSQL.
+
+    The hot path's batch update: Django's bulk_update builds a CASE expression
+    per row and per field, which costs more CPU than the whole frame."""
+    if not instances:
+        return
+    meta = instances[0]._meta
+    fields = [meta.get_field(name) for name in field_names]
+    qn = connection.ops.quote_name
+    rows = [
+        [obj.pk] + [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+        for obj in instances
+    ]
+    table, pk = qn(meta.db_table), qn(meta.pk.column)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement for all rows: UPDATE ... FROM (VALUES ...).
+            casts = [meta.pk.db_type(connection)] + [f.db_type(connection) for f in fields]
+            row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+            columns = ", ".join(["pk"] + [f"c{i}" for i in range(len(fields))])
+            assignments = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
+            sql = (
+                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(rows))}) "
+                f"AS v({columns}) WHERE {table}.{pk} = v.pk"
+            )
+            cursor.execute(sql, [value for row in rows for value in row])
+        else:
+            assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [r[1:] + r[:1] for r in rows]
+            )

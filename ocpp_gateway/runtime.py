@@ -1,0 +1,66 @@
+"""The gateway of this process: its group-commit writer, its live presence and
+its background tasks, in one object (`runtime`), the only mutable state the
+project keeps at module level.
+
+Writers and tasks are per event loop: a server has one loop; tests start and
+stop many, and a writer bound to a closed loop must not be reused.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+
+from ocpp_gateway.writer import GroupCommitter
+
+logger = logging.getLogger(__name__)
+
+
+class LocalPresence:
+    """This process's connected stations: station id -> entry, and the ids
+    heard from since the last flush."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict] = {}
+        self.dirty: set[str] = set()
+
+
+class GatewayRuntime:
+    def __init__(self) -> None:
+        self.presence = LocalPresence()
+        # Redis clients of presence: one sync client, one async client per loop.
+        self.redis_sync = None
+        self.redis_async: dict[asyncio.AbstractEventLoop, object] = {}
+        self._writers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
+        self._tasks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task] = {}
+
+    def committer(self) -> GroupCommitter:
+        """The writer of the running event loop (one per process in production)."""
+        loop = asyncio.get_running_loop()
+        writer = self._writers.get(loop)
+        if writer is None:
+            self._forget_closed_loops()
+            writer = self._writers[loop] = GroupCommitter()
+        return writer
+
+    def keep_running(self, name: str, start: Callable[[], Coroutine]) -> None:
+        """Run the background task `name` on this loop unless it already runs;
+        the reference is kept here (the loop holds tasks only weakly)."""
+        loop = asyncio.get_running_loop()
+        task = self._tasks.get((loop, name))
+        if task is None or task.done():
+            self._tasks[(loop, name)] = loop.create_task(start(), name=f"gateway-{name}")
+
+    def _forget_closed_loops(self) -> None:
+        for loop in [lp for lp in self._writers if lp.is_closed()]:
+            del self._writers[loop]
+        for key in [k for k in self._tasks if k[0].is_closed()]:
+            del self._tasks[key]
+        for loop in [lp for lp in self.redis_async if lp.is_closed()]:
+            del self.redis_async[loop]
+
+
+runtime = GatewayRuntime()
+
+
+def committer() -> GroupCommitter:
+    return runtime.committer()

@@ -1,0 +1,89 @@
+"""What a station reports about itself: boot info, connector status, firmware
+and diagnostics events, DataTransfer. Called by the gateway on its writer
+thread, inside a group commit."""
+
+from datetime import datetime
+
+from stations.models import (
+    Connector,
+    DataTransferRecord,
+    RegistrationStatus,
+    Station,
+    StationEvent,
+    StatusRecord,
+)
+
+
+def station_boot(*, station_pk: int, info: dict, now: datetime) -> str:
+    """Store boot info; return the BootNotification status for the registration state."""
+    fields = {
+        "vendor": info.get("chargePointVendor", ""),
+        "model": info.get("chargePointModel", ""),
+        "serial_number": info.get("chargePointSerialNumber", ""),
+        "charge_box_serial_number": info.get("chargeBoxSerialNumber", ""),
+        "firmware_version": info.get("firmwareVersion", ""),
+        "iccid": info.get("iccid", ""),
+        "imsi": info.get("imsi", ""),
+        "meter_type": info.get("meterType", ""),
+        "meter_serial_number": info.get("meterSerialNumber", ""),
+        "last_boot_at": now,
+        "last_seen": now,
+    }
+    Station.objects.filter(pk=station_pk).update(**fields)
+    status = Station.objects.values_list("registration_status", flat=True).get(pk=station_pk)
+    return {
+        RegistrationStatus.ACCEPTED: "Accepted",
+        RegistrationStatus.PENDING: "Pending",
+    }.get(status, "Rejected")
+
+
+def connector_status_record(*, batch, station_pk: int, payload: dict, timestamp, now: datetime) -> None:
+    values = {
+        "status": payload["status"],
+        "error_code": payload["errorCode"],
+        "info": payload.get("info", ""),
+        "vendor_id": payload.get("vendorId", ""),
+        "vendor_error_code": payload.get("vendorErrorCode", ""),
+    }
+    connector_id = payload["connectorId"]
+    Connector.objects.update_or_create(
+        station_id=station_pk,
+        connector_id=connector_id,
+        defaults={**values, "status_timestamp": timestamp or now},
+    )
+    batch.insert(
+        StatusRecord(
+            station_id=station_pk, connector_id=connector_id, timestamp=timestamp, received_at=now, **values
+        )
+    )
+
+
+def station_event_record(*, station_pk: int, kind: str, status: str, now: datetime) -> None:
+    field = "firmware" if kind == StationEvent.Kind.FIRMWARE else "diagnostics"
+    Station.objects.filter(pk=station_pk).update(**{f"{field}_status": status, f"{field}_status_at": now})
+    StationEvent.objects.create(station_id=station_pk, kind=kind, status=status, received_at=now)
+
+
+# Vendor handlers for incoming DataTransfer: vendor_id -> callable(station_pk,
+# message_id, data) returning (status, data). None registered by default.
+DATA_TRANSFER_HANDLERS: dict = {}
+
+
+def data_transfer_record(*, station_pk: int, payload: dict, now: datetime) -> dict:
+    vendor_id = payload["vendorId"]
+    handler = DATA_TRANSFER_HANDLERS.get(vendor_id)
+    response = {"status": "UnknownVendorId"}
+    if handler is not None:
+        status, data = handler(
+            station_pk=station_pk, message_id=payload.get("messageId", ""), data=payload.get("data")
+        )
+        response = {"status": status, **({"data": data} if data is not None else {})}
+    DataTransferRecord.objects.create(
+        station_id=station_pk,
+        vendor_id=vendor_id,
+        message_id=payload.get("messageId", ""),
+        data=payload.get("data", "") or "",
+        status=response["status"],
+        received_at=now,
+    )
+    return response
