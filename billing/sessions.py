@@ -12,10 +12,10 @@ from billing.models import MeterValue, Session, SessionStatus, SessionStopReason
 from billing.pricing import MeterReading, price_session
 from billing.tariffs import snapshot_prices, tariff_applicable, tariff_snapshot
 from evpower.api.permissions import has_role
-from evpower.errors import Conflict, Forbidden, Invalid
+from evpower.errors import Conflict, Invalid
 from evpower.models import Role
 from ocpp_gateway import commands
-from stations.id_tags import id_tag_info, id_tag_owner_id
+from stations.id_tags import id_tag_info, id_tag_owner_id, id_tag_use_check
 from stations.models import Connector, IdTag, RegistrationStatus, Station
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -96,9 +96,7 @@ def _tag_usable(*, actor, id_tag: str, now: datetime) -> IdTag:
     tag = IdTag.objects.filter(id_tag__iexact=id_tag).first()  # CiString
     if tag is None:
         raise _invalid("id_tag", "Unknown id tag.")
-    # Operators start and stop for any driver (support calls); clients only with their own tags.
-    if not has_role(actor, Role.OPERATOR) and tag.owner_id != actor.pk:
-        raise Forbidden("permission_denied", "You do not own this id tag.")
+    id_tag_use_check(actor=actor, tag=tag)
     status = id_tag_info(id_tag=tag.id_tag, now=now)["status"]
     if status != "Accepted":
         raise _invalid("id_tag", f"This id tag is {status}.")

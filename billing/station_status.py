@@ -7,9 +7,11 @@ from decimal import Decimal
 
 from billing.models import Transaction
 from billing.sessions import KWH
+from evpower.api.permissions import has_role
 from evpower.models import Role
 from ocpp_gateway import presence
-from stations.models import Connector, IdTag, Station
+from stations.id_tags import id_tags_visible
+from stations.models import Connector, Station
 from stations.selectors import last_seen, station_get
 
 
@@ -36,9 +38,9 @@ class StationStatus:
 
 def _own_tags(user) -> set[str] | None:
     """Lower-cased ids of the tags `user` owns; None when it may see every tag."""
-    if user.has_role(Role.OPERATOR):
+    if has_role(user, Role.OPERATOR):
         return None
-    return {t.lower() for t in IdTag.objects.filter(owner=user).values_list("id_tag", flat=True)}
+    return {t.lower() for t in id_tags_visible(user=user).values_list("id_tag", flat=True)}
 
 
 def station_status_get(*, station_id: str, user) -> StationStatus | None:

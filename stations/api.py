@@ -7,8 +7,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from evpower.api.permissions import IsOperator, ReadClientWriteAdmin, ReadOperatorWriteAdmin
-from evpower.errors import Conflict, Forbidden, NotFound
-from evpower.models import Role
+from evpower.errors import Conflict, NotFound
 from stations import id_tags, message_log, registry, selectors
 from stations.models import IdTag, IdTagStatus, MessageLog, RegistrationStatus
 from stations.serializers import (
@@ -128,7 +127,7 @@ class IdTagListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return IdTag.objects.none()
-        return selectors.id_tag_list(user=self.request.user)
+        return id_tags.id_tags_visible(user=self.request.user)
 
     @extend_schema(request=IdTagInput, responses={201: IdTagOutput})
     def post(self, request):
@@ -151,9 +150,7 @@ class IdTagDetailView(generics.GenericAPIView):
         tag = selectors.id_tag_get(id_tag=id_tag)
         if tag is None:
             raise NotFound("not_found", "Unknown id tag.")
-        user = self.request.user
-        if not user.has_role(Role.OPERATOR) and tag.owner_id != user.pk:
-            raise Forbidden("permission_denied", "This id tag is not yours.")
+        id_tags.id_tag_use_check(actor=self.request.user, tag=tag)
         return tag
 
     @extend_schema(responses={200: IdTagOutput, 404: NOT_FOUND})

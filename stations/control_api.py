@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from evpower.api.permissions import IsAdmin, IsClient, IsOperator, ReadOperatorWriteAdmin
 from evpower.clock import utcnow
-from evpower.errors import DomainError, Forbidden, NotFound
+from evpower.errors import DomainError, NotFound
 from ocpp16.times import format_time
 from stations import charging_profiles, local_lists, reservations
 from stations.models import (
@@ -126,17 +126,14 @@ class ReservationListView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         station = _station(values["station_id"])
-        try:
-            reservation = reservations.reservation_create(
-                actor=request.user,
-                station=station,
-                connector_id=values["connector_id"],
-                id_tag=values["id_tag"],
-                expiry_date=values["expiry_date"],
-                parent_id_tag=values.get("parent_id_tag") or "",
-            )
-        except reservations.TagNotOwned as exc:
-            raise Forbidden("permission_denied", "You do not own this id tag.") from exc
+        reservation = reservations.reservation_create(
+            actor=request.user,
+            station=station,
+            connector_id=values["connector_id"],
+            id_tag=values["id_tag"],
+            expiry_date=values["expiry_date"],
+            parent_id_tag=values.get("parent_id_tag") or "",
+        )
         response = {"status": reservation.station_status}
         return Response(_command_output(reservation, response), status=status.HTTP_201_CREATED)
 

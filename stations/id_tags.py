@@ -4,18 +4,29 @@ and creating, changing and deleting them."""
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from evpower.api.permissions import has_role
+from evpower.errors import Forbidden
 from evpower.models import Role
 from stations.models import IdTag, IdTagStatus
 
 
-def tag_usable_by(*, actor, tag: IdTag | None) -> bool:
-    """The ownership rule: operators act for any driver (support calls); anyone
-    else only with a tag of their own."""
+def id_tag_use_check(*, actor, tag: IdTag | None) -> None:
+    """The ownership rule, for every use of a tag: operators act for any driver
+    (support calls); anyone else only with a tag of their own. Raises Forbidden."""
     if has_role(actor, Role.OPERATOR):
-        return True
-    return tag is not None and tag.owner_id is not None and tag.owner_id == getattr(actor, "pk", None)
+        return
+    if tag is None or tag.owner_id is None or tag.owner_id != getattr(actor, "pk", None):
+        raise Forbidden("permission_denied", "You do not own this id tag.")
+
+
+def id_tags_visible(*, user) -> QuerySet[IdTag]:
+    """The tags `user` may read: all for operator+, its own otherwise (same rule)."""
+    tags = IdTag.objects.order_by("-created_at", "-id")
+    if has_role(user, Role.OPERATOR):
+        return tags
+    return tags.filter(owner=user)
 
 
 def id_tag_info(*, id_tag: str, now: datetime) -> dict:

@@ -16,13 +16,10 @@ from evpower.errors import Conflict
 from evpower.models import Role
 from ocpp16.times import format_time, parse_time
 from ocpp_gateway import commands
+from stations.id_tags import id_tag_use_check
 from stations.models import IdTag, Reservation, Station
 
 ACTIVE = (Reservation.Status.REQUESTED, Reservation.Status.ACCEPTED)
-
-
-class TagNotOwned(Exception):
-    """A client used an id tag (or parent tag) that is not its own."""
 
 
 # Selectors -------------------------------------------------------------------
@@ -50,14 +47,15 @@ def reservation_create(
 ) -> Reservation:
     """Store a reservation, send ReserveNow and keep the station's answer.
 
-    Raises TagNotOwned, or CommandFailed
+    Raises Forbidden (not the actor's tag or parent tag), or CommandFailed
     after marking the reservation rejected with the reason."""
     tag = IdTag.objects.filter(id_tag__iexact=id_tag).first()
-    if not has_role(actor, Role.OPERATOR):
-        if tag is None or tag.owner_id != actor.pk:
-            raise TagNotOwned(id_tag)
-        if parent_id_tag and parent_id_tag.casefold() != tag.parent_id_tag.casefold():
-            raise TagNotOwned(parent_id_tag)
+    id_tag_use_check(actor=actor, tag=tag)
+    if not has_role(actor, Role.OPERATOR) and parent_id_tag:
+        # A parent tag is usable only as the one of the actor's own tag.
+        id_tag_use_check(
+            actor=actor, tag=tag if parent_id_tag.casefold() == tag.parent_id_tag.casefold() else None
+        )
     # Committed before sending: the station's answer is applied by the
     # process holding its socket, which must find the row.
     reservation = Reservation.objects.create(

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
-from evpower.models import Role
 from ocpp_gateway import presence
 from stations.models import Connector, IdTag, Station
 
@@ -44,14 +43,6 @@ def last_seen(*, station: Station, live: dict | None) -> datetime | None:
     if stored is None or current is None:
         return stored or current
     return max(stored, current)
-
-
-def id_tag_list(*, user) -> QuerySet[IdTag]:
-    """The tags `user` may read: all for operator+, a client's own otherwise."""
-    tags = IdTag.objects.order_by("-created_at", "-id")
-    if user.has_role(Role.OPERATOR):
-        return tags
-    return tags.filter(owner=user)
 
 
 def id_tag_get(*, id_tag: str) -> IdTag | None:
