@@ -143,3 +143,15 @@ async def station_session(
 
 def ws_path(station_id: str) -> str:
     return "/ws/" + quote(station_id, safe="")
+
+
+async def eventually(check, timeout: float = 5):
+    """Poll an async check until it holds (the server commits asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
