@@ -13,7 +13,6 @@ from billing.models import MeterValue, Transaction
 from billing.serializers import StationStatusOutput
 from billing.transactions import transaction_close
 from evpower.api.permissions import IsAdmin, IsClient, IsOperator
-from evpower.api.routes import api_path
 from evpower.clock import utcnow
 from evpower.errors import Conflict, NotFound
 
@@ -161,15 +160,6 @@ class TransactionCloseView(generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         transaction_close_abandoned(transaction_id=tx.pk, reason=data.validated_data["reason"])
         return Response(TransactionDetailOutput(_transaction_or_404(transaction_id)).data)
-
-
-TRANSACTION = r"(?P<transaction_id>[0-9]+)"
-
-urlpatterns = [
-    api_path("ocpp/transactions", TransactionListView.as_view(), "transaction-list"),
-    api_path(f"ocpp/transactions/{TRANSACTION}", TransactionDetailView.as_view(), "transaction-detail"),
-    api_path(f"ocpp/transactions/{TRANSACTION}/close", TransactionCloseView.as_view(), "transaction-close"),
-]
 
 
 class StationStatusView(generics.GenericAPIView):

@@ -22,9 +22,7 @@ urlpatterns = [
     api_path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),
     path("", include("ocpp_gateway.urls")),
     path("", include("stations.urls")),
-    path("", include("stations.control_urls")),
     path("", include("billing.urls")),
-    path("", include("billing.transactions_api")),
     # Last: anything else is a JSON 404, also with DEBUG on (no HTML page).
     re_path(r"^", json_404),
 ]

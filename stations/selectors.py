@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
+from evpower.errors import NotFound
 from ocpp_gateway import presence
 from stations.models import Connector, IdTag, Station
 
@@ -48,3 +49,10 @@ def last_seen(*, station: Station, live: dict | None) -> datetime | None:
 def id_tag_get(*, id_tag: str) -> IdTag | None:
     # Tags are OCPP CiStrings: `abc` and `ABC` are the same tag.
     return IdTag.objects.filter(id_tag__iexact=id_tag).first()
+
+
+def station_or_404(station_id: str) -> Station:
+    station = Station.objects.filter(station_id=station_id).first()
+    if station is None:
+        raise NotFound("not_found", "Unknown station.")
+    return station

@@ -1,83 +1,24 @@
-"""`/ocpp/tariffs`, `/ocpp/sessions`, `/ocpp/start_charge`: tariffs and charging sessions.
-
-Deleting a tariff that sessions used archives it (`is_active: false`, still
-listed; `?is_active=true` lists the ones in force). A client sees only its own
-sessions: another's answers 404, like one that does not exist."""
+"""Charging session endpoints: create, list, detail, start (RemoteStart), stop."""
 
 import django_filters
-from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import sessions, tariffs
-from billing.models import Session, SessionStatus, Tariff
+from billing import sessions
+from billing.models import Session, SessionStatus
 from billing.serializers import (
     SessionCreateInput,
     SessionOutput,
     StartChargeInput,
     StartChargeOutput,
     StopOutput,
-    TariffSerializer,
 )
-from evpower.api.permissions import IsClient, ReadClientWriteAdmin
+from evpower.api.permissions import IsClient
 from evpower.clock import utcnow
 from evpower.errors import DomainError, NotFound
-from stations.models import Station
-
-# Tariffs ---------------------------------------------------------------------
-
-
-def _tariffs():
-    return Tariff.objects.prefetch_related(
-        Prefetch("stations", queryset=Station.objects.only("id", "station_id").order_by("station_id"))
-    ).order_by("-created_at", "-id")
-
-
-class TariffFilter(django_filters.FilterSet):
-    is_active = django_filters.BooleanFilter(help_text="false: archived tariffs only.")
-
-    class Meta:
-        model = Tariff
-        fields = ["is_active"]
-
-
-class TariffListView(generics.ListCreateAPIView):
-    permission_classes = [ReadClientWriteAdmin]
-    serializer_class = TariffSerializer
-    filterset_class = TariffFilter
-
-    def get_queryset(self):
-        return _tariffs()
-
-    def perform_create(self, serializer):
-        serializer.instance = tariffs.tariff_create(data=serializer.validated_data)
-
-
-class TariffDetailView(generics.RetrieveUpdateDestroyAPIView):
-    permission_classes = [ReadClientWriteAdmin]
-    serializer_class = TariffSerializer
-    http_method_names = ["get", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        return _tariffs()
-
-    def perform_update(self, serializer):
-        serializer.instance = tariffs.tariff_update(
-            tariff=serializer.instance, data=serializer.validated_data
-        )
-
-    @extend_schema(responses={204: OpenApiResponse(description="Deleted, or archived if sessions used it.")})
-    def delete(self, request, *args, **kwargs):
-        return super().delete(request, *args, **kwargs)
-
-    def perform_destroy(self, instance):
-        tariffs.tariff_delete(tariff=instance)
-
-
-# Sessions --------------------------------------------------------------------
 
 
 class SessionFilter(django_filters.FilterSet):
