@@ -85,6 +85,9 @@ class MeterValue(models.Model):
         blank=True,
         related_name="meter_values",
     )
+    # A transaction id beyond any we issue (an Alfen firmware sends 2**63-1 for
+    # "no transaction"): kept as the station sent it, `transaction` left empty.
+    foreign_transaction_id = models.BigIntegerField(null=True, blank=True)
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="meter_values")
     connector_id = models.PositiveIntegerField()
     timestamp = models.DateTimeField()
@@ -106,7 +109,8 @@ class UnmatchedStop(models.Model):
     closed): answered normally and kept here for the operator."""
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="unmatched_stops")
-    transaction_id = models.IntegerField()
+    # Any integer the schema allows, also one beyond the ids we issue.
+    transaction_id = models.BigIntegerField()
     id_tag = models.CharField(max_length=20, blank=True, default="")
     meter_stop = models.BigIntegerField()
     timestamp = models.DateTimeField()

@@ -28,6 +28,10 @@ from stations.reservations import reservation_use
 
 logger = logging.getLogger(__name__)
 
+# The largest transaction id we issue (a 32-bit sequence); a station may send
+# any integer, and one beyond this is none of ours.
+MAX_TRANSACTION_ID = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class StartResult:
@@ -161,15 +165,18 @@ def meter_values_record(
     *, batch, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
 ) -> None:
     """Store every sample; the live session is updated once per commit (see LiveMeters)."""
+    foreign = transaction_id is not None and not 0 < transaction_id <= MAX_TRANSACTION_ID
     rows, latest = meter_rows(
         station_pk=station_pk,
         connector_id=connector_id,
-        transaction_id=transaction_id,
+        transaction_id=None if foreign else transaction_id,
         meter_values=meter_values,
     )
     for row in rows:
+        if foreign:
+            row.foreign_transaction_id = transaction_id
         batch.insert(row)
-    if transaction_id is not None and latest is not None:
+    if transaction_id is not None and latest is not None and not foreign:
         batch.state(LiveMeters).note(station_pk=station_pk, transaction_id=transaction_id, latest=latest)
 
 

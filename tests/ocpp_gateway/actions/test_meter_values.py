@@ -61,3 +61,31 @@ async def test_meter_values_stored_normalised(server, tags):
         assert (row.context, row.location) == ("Sample.Periodic", "Outlet")
         session = await Session.objects.aget(transaction_id=tx_id)
         assert session.energy_kwh == Decimal("1.600")  # live: 2600 - 1000 Wh
+
+
+NO_TRANSACTION = 2**63 - 1  # what an Alfen firmware sends for "no transaction"
+
+
+@pytest.mark.parametrize("transaction_id", [NO_TRANSACTION, -5])
+async def test_meter_values_for_a_transaction_id_we_never_issued_are_answered_and_kept(
+    server, transaction_id
+):
+    async with station_session(server, "CP-ALFEN") as cp:
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=transaction_id,
+                meter_value=[{"timestamp": now_iso(), "sampledValue": [{"value": "1234"}]}],
+            )
+        )
+
+        async def stored():
+            row = await MeterValue.objects.filter(station__station_id="CP-ALFEN").afirst()
+            assert row is not None
+            assert (row.transaction_id, row.foreign_transaction_id, row.value) == (
+                None,
+                transaction_id,
+                "1234",
+            )
+
+        await eventually(stored)

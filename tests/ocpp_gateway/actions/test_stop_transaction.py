@@ -39,7 +39,7 @@ async def test_stop_transaction_closes_and_keeps_transaction_data(server, tags):
     assert session.status == "completed" and session.energy_kwh == Decimal("5.000")
 
 
-@pytest.mark.parametrize("transaction_id", [-1, 0, 987654])
+@pytest.mark.parametrize("transaction_id", [-1, 0, 987654, 2**63 - 1])
 async def test_stop_with_unknown_transaction_is_answered_and_recorded(server, transaction_id):
     async with station_session(server, "CP-UNKNOWN") as cp:
         reply = await cp.call(
