@@ -286,7 +286,7 @@ class CentralSystem(ChargePoint):
     def after_boot_notification(self, payload):
         # Only once the station has its BootNotification answer.
         if self._on_boot is not None:
-            self._on_boot(self.boot_status)
+            self._on_boot(self.boot_status, payload)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, payload):

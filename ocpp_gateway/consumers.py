@@ -87,7 +87,18 @@ class StationConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
-        if not station_id_valid(station_id) or SUBPROTOCOL not in self.scope.get("subprotocols", []):
+        if not station_id_valid(station_id):
+            logger.warning("Station connection refused: invalid station id %r", station_id)
+            await self.close()
+            return
+        offered = self.scope.get("subprotocols", [])
+        if SUBPROTOCOL not in offered:
+            logger.warning(
+                "Station %s refused: subprotocol %s not offered (offered: %s)",
+                station_id,
+                SUBPROTOCOL,
+                ", ".join(offered) or "no subprotocol",
+            )
             await self.close()
             return
         station = await committer().call(
@@ -98,6 +109,9 @@ class StationConsumer(AsyncWebsocketConsumer):
             )
         )
         if station is None:
+            logger.warning(
+                "Station %s refused: unknown station id (unknown stations are rejected)", station_id
+            )
             await self.close()
             return
         if station.password_hash:
@@ -116,6 +130,8 @@ class StationConsumer(AsyncWebsocketConsumer):
         # its transactions are stored; only commands cannot reach it meanwhile.
         await _best_effort(self._join(station), "joining the command group")
         await self.accept(SUBPROTOCOL)
+        client = self.scope.get("client") or ("?", "?")
+        logger.info("Station %s connected from %s:%s", station_id, *client[:2])
         await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
         housekeeping.ensure_running()
 
@@ -297,9 +313,17 @@ class StationConsumer(AsyncWebsocketConsumer):
             logger.exception("%s: recording the %s result failed", self.station.station_id, action)
         return {"type": "ocpp.command.result", "status": "ok", "response": reply.payload}
 
-    def _after_boot(self, status: str) -> None:
+    def _after_boot(self, status: str, boot: dict) -> None:
         """What an operator expects once a station is accepted: its connectors'
         status and its configuration, asked for without blocking its own messages."""
+        logger.info(
+            "Station %s booted: vendor %s, model %s, firmware %s; answered %s",
+            self.station.station_id,
+            boot.get("chargePointVendor"),
+            boot.get("chargePointModel"),
+            boot.get("firmwareVersion") or "unknown",
+            status,
+        )
         if status != "Accepted":
             return
         for action, payload in (
