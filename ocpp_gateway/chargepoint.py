@@ -115,6 +115,7 @@ class CentralSystem(ChargePoint):
         self._pending_action: dict[str, str] = {}
         self._on_boot = on_boot
         self.boot_status = None
+        self.status_notifications = 0
 
     # Framing ---------------------------------------------------------------
 
@@ -294,6 +295,7 @@ class CentralSystem(ChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, payload):
+        self.status_notifications += 1
         now = utcnow()
         timestamp = _parsed(parse_time, payload["timestamp"]) if payload.get("timestamp") else None
         await self._db(

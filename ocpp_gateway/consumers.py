@@ -84,6 +84,7 @@ class StationConsumer(AsyncWebsocketConsumer):
     station = None
     closed = False
     cp = None
+    status_check = None
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
@@ -225,8 +226,9 @@ class StationConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(asyncio.shield(self.command_task), timeout=5)
         except (TimeoutError, asyncio.CancelledError):
             pass
-        for task in (self.cp_task, self.command_task):
-            task.cancel()
+        for task in (self.cp_task, self.command_task, self.status_check):
+            if task is not None:
+                task.cancel()
         await _best_effort(
             self.channel_layer.group_discard(self.station.group_name, self.channel_name), "leaving the group"
         )
@@ -326,8 +328,22 @@ class StationConsumer(AsyncWebsocketConsumer):
         )
         if status != "Accepted":
             return
-        for action, payload in (
-            ("TriggerMessage", {"requestedMessage": "StatusNotification"}),
-            ("GetConfiguration", {}),
-        ):
-            self.commands.put_nowait({"action": action, "payload": payload, "reply_to": None})
+        self.commands.put_nowait({"action": "GetConfiguration", "payload": {}, "reply_to": None})
+        if self.status_check is not None:
+            self.status_check.cancel()  # booted again: the grace period starts anew
+        self.status_check = asyncio.create_task(
+            self._ask_status_unless_reported(self.cp.status_notifications)
+        )
+
+    async def _ask_status_unless_reported(self, seen: int) -> None:
+        """Most stations report their connectors right after boot by themselves;
+        ask only one that stayed silent (our request would meet an operator's)."""
+        await asyncio.sleep(gateway_settings.STATUS_TRIGGER_DELAY)
+        if self.cp.status_notifications == seen and not self.closed:
+            self.commands.put_nowait(
+                {
+                    "action": "TriggerMessage",
+                    "payload": {"requestedMessage": "StatusNotification"},
+                    "reply_to": None,
+                }
+            )
