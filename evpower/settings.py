@@ -105,12 +105,21 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# channels-redis 4.3 receives with BZPOPMIN blocking up to 5 s; redis-py 8
+# reads with a 5 s socket timeout by default, so every idle receive failed
+# with TimeoutError just as Redis was about to answer. Longer than the pop,
+# still finite: a Redis that stops answering is noticed within this time (a
+# closed or refused socket is noticed at once, and connecting keeps redis-py's
+# 5 s timeout).
+CHANNEL_LAYER_SOCKET_TIMEOUT = 10
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # A dict is passed as keyword arguments to redis.asyncio's
+                # ConnectionPool.from_url (a bare URL gets redis-py's defaults).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
                 "capacity": 1000,
                 "expiry": 60,
                 # Station sockets live for months; the 24 h default would

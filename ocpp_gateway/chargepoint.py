@@ -85,6 +85,7 @@ class CentralSystem(ChargePoint):
         self._pending_action: dict[str, str] = {}
         self._on_boot = on_boot
         self.boot_status = None
+        self.status_notifications = 0
 
     # Framing ---------------------------------------------------------------
 
@@ -259,7 +260,7 @@ class CentralSystem(ChargePoint):
     def after_boot_notification(self, payload):
         # Only once the station has its BootNotification answer.
         if self._on_boot is not None:
-            self._on_boot(self.boot_status)
+            self._on_boot(self.boot_status, payload)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, payload):
@@ -267,6 +268,7 @@ class CentralSystem(ChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, payload):
+        self.status_notifications += 1
         now = utcnow()
         timestamp = _parsed(parse_time, payload["timestamp"]) if payload.get("timestamp") else None
         await self._db(

@@ -13,6 +13,10 @@ DEFAULTS = {
     "MESSAGE_LOG_DAYS": 30,
     # Bearer token that may read /metrics (empty: operators only).
     "METRICS_TOKEN": "",
+    # Seconds after an accepted boot in which a station may report its
+    # connectors (StatusNotification) by itself before it is asked to
+    # (TriggerMessage): most do, and a second request would meet an operator's.
+    "STATUS_TRIGGER_DELAY": 60.0,
     # Frames larger than this are refused with close code 1009.
     "MAX_FRAME_BYTES": 1024 * 1024,
     # How often presence (last seen) is flushed and a process proves it lives.

@@ -92,10 +92,22 @@ class StationConsumer(AsyncWebsocketConsumer):
     station = None
     closed = False
     cp = None
+    status_check = None
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
-        if not station_id_valid(station_id) or SUBPROTOCOL not in self.scope.get("subprotocols", []):
+        if not station_id_valid(station_id):
+            logger.warning("Station connection refused: invalid station id %r", station_id)
+            await self.close()
+            return
+        offered = self.scope.get("subprotocols", [])
+        if SUBPROTOCOL not in offered:
+            logger.warning(
+                "Station %s refused: subprotocol %s not offered (offered: %s)",
+                station_id,
+                SUBPROTOCOL,
+                ", ".join(offered) or "no subprotocol",
+            )
             await self.close()
             return
         station = await committer().call(
@@ -106,6 +118,9 @@ class StationConsumer(AsyncWebsocketConsumer):
             )
         )
         if station is None:
+            logger.warning(
+                "Station %s refused: unknown station id (unknown stations are rejected)", station_id
+            )
             await self.close()
             return
         if station.password_hash:
@@ -124,6 +139,8 @@ class StationConsumer(AsyncWebsocketConsumer):
         # its transactions are stored; only commands cannot reach it meanwhile.
         await _best_effort(self._join(station), "joining the command group")
         await self.accept(SUBPROTOCOL)
+        client = self.scope.get("client") or ("?", "?")
+        logger.info("Station %s connected from %s:%s", station_id, *client[:2])
         await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
         _background_tasks_ensure()
 
@@ -217,8 +234,9 @@ class StationConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(asyncio.shield(self.command_task), timeout=5)
         except (TimeoutError, asyncio.CancelledError):
             pass
-        for task in (self.cp_task, self.command_task):
-            task.cancel()
+        for task in (self.cp_task, self.command_task, self.status_check):
+            if task is not None:
+                task.cancel()
         await _best_effort(
             self.channel_layer.group_discard(station_group(self.station.pk), self.channel_name),
             "leaving the group",
@@ -309,13 +327,35 @@ class StationConsumer(AsyncWebsocketConsumer):
             logger.exception("%s: recording the %s result failed", self.station.station_id, action)
         return {"type": "ocpp.command.result", "status": "ok", "response": reply.payload}
 
-    def _after_boot(self, status: str) -> None:
+    def _after_boot(self, status: str, boot: dict) -> None:
         """What an operator expects once a station is accepted: its connectors'
         status and its configuration, asked for without blocking its own messages."""
+        logger.info(
+            "Station %s booted: vendor %s, model %s, firmware %s; answered %s",
+            self.station.station_id,
+            boot.get("chargePointVendor"),
+            boot.get("chargePointModel"),
+            boot.get("firmwareVersion") or "unknown",
+            status,
+        )
         if status != "Accepted":
             return
-        for action, payload in (
-            ("TriggerMessage", {"requestedMessage": "StatusNotification"}),
-            ("GetConfiguration", {}),
-        ):
-            self.commands.put_nowait({"action": action, "payload": payload, "reply_to": None})
+        self.commands.put_nowait({"action": "GetConfiguration", "payload": {}, "reply_to": None})
+        if self.status_check is not None:
+            self.status_check.cancel()  # booted again: the grace period starts anew
+        self.status_check = asyncio.create_task(
+            self._ask_status_unless_reported(self.cp.status_notifications)
+        )
+
+    async def _ask_status_unless_reported(self, seen: int) -> None:
+        """Most stations report their connectors right after boot by themselves;
+        ask only one that stayed silent (our request would meet an operator's)."""
+        await asyncio.sleep(gateway_settings.STATUS_TRIGGER_DELAY)
+        if self.cp.status_notifications == seen and not self.closed:
+            self.commands.put_nowait(
+                {
+                    "action": "TriggerMessage",
+                    "payload": {"requestedMessage": "StatusNotification"},
+                    "reply_to": None,
+                }
+            )

@@ -116,9 +116,9 @@ async def test_boot_answer_comes_before_central_system_calls(writer):
     )
     first = json.loads(await comm.receive_from())
     assert first[:2] == [3, "b1"]
-    # Then, on its own, the central system asks for status and configuration.
+    # Then, on its own, the central system asks for the configuration.
     follow_up = json.loads(await comm.receive_from())
-    assert follow_up[0] == 2 and follow_up[2] == "TriggerMessage"
+    assert follow_up[0] == 2 and follow_up[2] == "GetConfiguration"
     await comm.disconnect()
 
 

@@ -49,5 +49,4 @@ async def test_after_boot_the_station_configuration_is_fetched_and_kept(server):
 
     async with station_session(server, "CP-CONF") as cp:
         await cp.wait_for("GetConfiguration")
-        assert ("TriggerMessage", {"requested_message": "StatusNotification"}) in cp.received
         await eventually(stored)

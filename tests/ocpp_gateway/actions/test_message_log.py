@@ -24,8 +24,8 @@ async def test_every_frame_is_in_the_message_log(server):
             ("out", "CALLRESULT", "BootNotification"),
             ("in", "CALL", "Heartbeat"),
             ("out", "CALLRESULT", "Heartbeat"),
-            ("out", "CALL", "TriggerMessage"),
-            ("in", "CALLRESULT", "TriggerMessage"),
+            ("out", "CALL", "GetConfiguration"),
+            ("in", "CALLRESULT", "GetConfiguration"),
         } <= rows
 
     await eventually(logged)
