@@ -44,11 +44,8 @@ class TestConfiguration:
         before = config.get([key])
         assert config.change(key, value) == status
         if status == "Accepted":
-            assert (
-                config.get([key])["configurationKey"][0]["value"] == value.lower()
-                if value == "TRUE"
-                else value
-            )
+            stored = value.lower() if key == "AuthorizeRemoteTxRequests" else value
+            assert config.get([key])["configurationKey"][0]["value"] == stored
         else:
             assert config.get([key]) == before
 
