@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "stations",
     "billing",
     "ocpp_gateway",
+    "simulator",
 ]
 
 MIDDLEWARE = [
