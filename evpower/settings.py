@@ -264,8 +264,13 @@ LOGGING = {
     "loggers": {"ocpp": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
-if not DEBUG:
+# Only a proxy that alone can reach the server may say which scheme the
+# client used (Daphne's --proxy-headers does the same for the scheme and the
+# client address); anyone else could claim HTTPS. See README "Deploying".
+if env.bool("TRUST_PROXY_HEADERS", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Load balancers probe plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^health$"]
