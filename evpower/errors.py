@@ -15,6 +15,7 @@ class Kind(StrEnum):
     STATION_ERROR = "station_error"  # the station answered with an error
     STATION_TIMEOUT = "station_timeout"  # the station's answer never came
     UNAVAILABLE = "unavailable"  # a service we need is down
+    TOO_MANY = "too_many"  # locked out after repeated failures
 
 
 class DomainError(Exception):
@@ -55,3 +56,7 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     kind = Kind.UNAVAILABLE
+
+
+class TooManyAttempts(DomainError):
+    kind = Kind.TOO_MANY

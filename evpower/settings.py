@@ -6,6 +6,7 @@ layer with DEBUG on, so a newcomer needs nothing installed. See `.env.example`.
 
 import os
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "evpower",
     "stations",
     "billing",
@@ -59,7 +61,29 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by the lockout into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login protection (django-axes): after LOGIN_FAILURE_LIMIT failed logins for
+# one username from one address, both `POST /auth/token` and the admin login
+# answer 429 for LOGIN_COOLOFF_MINUTES (each further try restarts the wait).
+# The address is REMOTE_ADDR only: behind nginx, Daphne's --proxy-headers sets
+# it from X-Forwarded-For, which only the proxy can reach (see README).
+AUTHENTICATION_BACKENDS = [
+    "evpower.login_protection.LoginProtectionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("LOGIN_PROTECTION", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "evpower.login_protection.lockout_response"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Successful logins are not worth a row each (token clients log in often).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "evpower.urls"
 ASGI_APPLICATION = "evpower.asgi.application"
@@ -246,11 +270,17 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"ocpp": {"level": "WARNING"}},
+    # axes: failures are WARNINGs; its INFO lines come with every login.
+    "loggers": {"ocpp": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
-if not DEBUG:
+# Only a proxy that alone can reach the server may say which scheme the
+# client used (Daphne's --proxy-headers does the same for the scheme and the
+# client address); anyone else could claim HTTPS. See README "Deploying".
+if env.bool("TRUST_PROXY_HEADERS", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Load balancers probe plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^health$"]

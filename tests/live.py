@@ -40,6 +40,8 @@ def _test_database_url() -> str:
 
 
 class Server:
+    extra_args: tuple[str, ...] = ()  # more Daphne options
+
     def __init__(self, env: dict):
         self.port = _free_port()
         self.env = env
@@ -63,6 +65,7 @@ class Server:
                 str(self.port),
                 "--websocket_timeout",
                 "-1",
+                *self.extra_args,
                 "evpower.asgi:application",
             ],
             cwd=ROOT,

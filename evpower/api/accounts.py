@@ -1,6 +1,8 @@
 """`/auth/token`, `/auth/me` and `/ocpp/users`."""
 
+from axes.helpers import get_cool_off
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.authtoken.models import Token
@@ -11,7 +13,8 @@ from rest_framework.views import APIView
 from evpower import services
 from evpower.api.errors import ErrorOutput
 from evpower.api.permissions import IsAdmin, IsClient
-from evpower.errors import DomainError
+from evpower.errors import DomainError, TooManyAttempts
+from evpower.login_protection import LOCKED_CODE, lockout_detail
 from evpower.models import Role, User
 
 
@@ -29,14 +32,22 @@ class TokenView(APIView):
         responses={
             200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
             400: ErrorOutput,
+            429: ErrorOutput,
         },
     )
     def post(self, request):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request=request, **data.validated_data)
+        # The login protection (django-axes) counts failures and flags a
+        # lockout on Django's request, not on DRF's wrapper.
+        http_request = request._request
+        user = authenticate(request=http_request, **data.validated_data)
+        if getattr(http_request, "axes_locked_out", False):
+            raise TooManyAttempts(LOCKED_CODE, lockout_detail(get_cool_off(http_request)))
         if user is None:
             raise DomainError("invalid_credentials", "Unable to log in with these credentials.")
+        # A token login is a login: resets the failure count, sets last_login.
+        user_logged_in.send(sender=user.__class__, request=http_request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from evpower.models import Role, User
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +92,45 @@ def test_force_creates_it_with_debug_off(settings):
     password = _printed_password(_run("--force"))
 
     assert _login("admin", password).status_code == 200
+
+
+def test_keep_creates_the_account_once_and_saves_its_password(settings, tmp_path):
+    settings.DEBUG = True
+    saved = tmp_path / "demo-password"
+
+    output = _run("--keep", "--save-to", str(saved))
+
+    password = _printed_password(output)
+    assert saved.read_text().strip() == password
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert str(saved) in output
+    assert _login("admin", password).status_code == 200
+
+
+def test_keep_leaves_an_existing_account_its_password_and_tokens(settings, tmp_path):
+    settings.DEBUG = True
+    saved = tmp_path / "demo-password"
+    password = _printed_password(_run("--keep", "--save-to", str(saved)))
+    token = _login("admin", password).json()["token"]
+
+    again = _run("--keep", "--save-to", str(saved))
+
+    assert "password:" not in again
+    assert f"password in {saved}" in again
+    assert saved.read_text().strip() == password
+    assert _login("admin", password).status_code == 200
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {token}").get("/auth/me").status_code == 200
+
+
+def test_keep_says_so_when_the_saved_password_no_longer_matches(settings, tmp_path):
+    settings.DEBUG = True
+    UserFactory(username="admin", role=Role.SUPERADMIN)
+    saved = tmp_path / "demo-password"
+    saved.write_text("stale\n")
+
+    output = _run("--keep", "--save-to", str(saved))
+
+    assert "left unchanged" in output
+    assert "demo_superadmin --username admin --save-to" in output
+    assert saved.read_text() == "stale\n"
+    assert _login("admin", PASSWORD).status_code == 200
