@@ -114,18 +114,25 @@ class Station:
             self.booted_at = time.time()
         return answer["status"]
 
-    async def start(self) -> None:
-        """Boot, report the connector, start one transaction (for MeterValues)."""
+    async def start(self, steps: dict[str, list]) -> None:
+        """Boot, report the connector, start one transaction (for MeterValues);
+        each step's seconds appended to `steps`."""
+        t0 = time.monotonic()
         await self.boot()
+        t1 = time.monotonic()
         await self.call(
             "StatusNotification",
             {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": clock.now()},
         )
+        t2 = time.monotonic()
         answer = await self.call(
             "StartTransaction",
             {"connectorId": 1, "idTag": ID_TAG, "meterStart": 0, "timestamp": clock.now()},
         )
         self.transaction_id = answer["transactionId"]
+        steps["boot"].append(t1 - t0)
+        steps["status"].append(t2 - t1)
+        steps["start_tx"].append(time.monotonic() - t2)
 
     async def meter_value(self) -> None:
         self.energy_wh += 10
@@ -176,20 +183,23 @@ class Worker:
         """Connect and start every station, `concurrency` handshakes at a time."""
         gate = asyncio.Semaphore(concurrency)
         latencies, failures = [], []
+        steps = {"handshake": [], "boot": [], "status": [], "start_tx": []}
 
         async def one(station: Station) -> None:
             async with gate:
                 t0 = time.monotonic()
                 try:
                     await station.open()
-                    await station.start()
+                    t1 = time.monotonic()
+                    await station.start(steps)
+                    steps["handshake"].append(t1 - t0)
                     latencies.append(time.monotonic() - t0)
                     self.stations.append(station)
                 except Exception as exc:
                     failures.append(f"{station.station_id}: {exc!r}")
 
         await asyncio.gather(*(one(Station(sid, url)) for sid, url in stations))
-        return {"connected": len(latencies), "latencies": latencies, "failures": failures[:5]}
+        return {"connected": len(latencies), "latencies": latencies, "failures": failures[:5], "steps": steps}
 
     def _live(self) -> list[Station]:
         return [s for s in self.stations if not s.closed.is_set()]

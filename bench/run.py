@@ -201,6 +201,9 @@ class Clients:
         self.send(op, per_worker, **common)
         return self.receive()
 
+    def cpu(self) -> float:
+        return sum(_proc_cpu(p.pid) for p in self.procs)
+
     def close(self) -> None:
         for proc in self.procs:
             proc.join(5)
@@ -220,7 +223,7 @@ def merged(results: list[dict], key: str) -> list:
 
 
 def client_cpu_pct(results: list[dict]) -> float:
-    """Busiest load-client process, % of one core."""
+    """Busiest load-client process, % of one core (as the process measured itself)."""
     return max(100 * r["cpu"] / max(r["wall"], 1e-9) for r in results)
 
 
@@ -358,6 +361,9 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
     out["connect_per_s"] = out["connected"] / wall
     out["connect_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
     out["connect_failures"] = merged(res, "failures")[:3]
+    for step in ("handshake", "boot", "status", "start_tx"):
+        values = [v for r in res for v in r["steps"][step]]
+        out[f"{step}_p50_ms"], out[f"{step}_p99_ms"] = ms(pct(values, 0.5)), ms(pct(values, 0.99))
 
     # Hold with heartbeats (every station twice); commands to idle stations meanwhile.
     sender = CommandSender(system, token, ids)
@@ -380,9 +386,10 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
     rows0 = meter_rows(database_url) if system.kind == "project" else 0
 
     # Saturated MeterValues: every station sends the next one as soon as the last is acked.
-    cpu0, svc0 = system.cpu(), service_cpu()
+    cpu0, svc0, client0 = system.cpu(), service_cpu(), clients.cpu()
     res = clients.ask("meter", seconds=seconds, rate=None)
     wall = max(r["wall"] for r in res)
+    out["saturated_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
     acked = sum(r["acked"] for r in res)
     out["saturated_per_s"] = acked / wall
     out["saturated_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
@@ -447,6 +454,10 @@ def ms(seconds: float | None) -> float | None:
 ROWS = [
     ("stations connected and booted", "connected", "{:.0f}"),
     ("connect + boot + start tx, stations/s", "connect_per_s", "{:.0f}"),
+    ("  handshake p50 / p99, ms", ("handshake_p50_ms", "handshake_p99_ms"), "{:.1f}"),
+    ("  BootNotification p50 / p99, ms", ("boot_p50_ms", "boot_p99_ms"), "{:.1f}"),
+    ("  StatusNotification p50 / p99, ms", ("status_p50_ms", "status_p99_ms"), "{:.1f}"),
+    ("  StartTransaction p50 / p99, ms", ("start_tx_p50_ms", "start_tx_p99_ms"), "{:.1f}"),
     ("stations held with heartbeats", "held", "{:.0f}"),
     ("heartbeat ack p50 / p99, ms", ("heartbeat_p50_ms", "heartbeat_p99_ms"), "{:.1f}"),
     ("server RSS, MiB (all processes)", "rss_mib", "{:.0f}"),
@@ -456,6 +467,7 @@ ROWS = [
     ("  server CPU, % of one core", "saturated_server_cpu_pct", "{:.0f}"),
     ("  PostgreSQL + Redis CPU, % of one core", "saturated_db_redis_cpu_pct", "{:.0f}"),
     ("  busiest load-client process CPU, %", "saturated_client_cpu_pct", "{:.0f}"),
+    ("  all load-client processes CPU, % of one core", "saturated_clients_cpu_pct", "{:.0f}"),
     ("sustained target (half saturated), msg/s", "sustained_target_per_s", "{:.0f}"),
     ("sustained MeterValues acked/s", "sustained_per_s", "{:.0f}"),
     ("  ack p50 / p99, ms", ("sustained_p50_ms", "sustained_p99_ms"), "{:.1f}"),
@@ -600,6 +612,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 stations, 1.5 s phases: a smoke run")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument(
+        "--no-flush", action="store_true", help="do not empty the Redis database between systems"
+    )
     parser.add_argument("--note", default="", help="a line for RESULTS.md (e.g. what else ran)")
     args = parser.parse_args()
     if args.quick:
@@ -653,7 +668,8 @@ def main() -> None:
                 )
             for system in systems:
                 system.log_dir = tmp
-                redis_flush(args.redis_url)
+                if not args.no_flush:
+                    redis_flush(args.redis_url)  # no stale presence from the last system
                 clients = Clients(args.workers)
                 try:
                     result = measure(system, clients, stations, args.seconds, token, args.database_url)
