@@ -1,0 +1,695 @@
+"""Benchmark EVPower against a bare `ocpp` + `websockets` central system.
+
+    .venv/bin/python bench/run.py                      # 200 and 2000 stations, 1 and 2 processes
+    .venv/bin/python bench/run.py --stations 500 --processes 1 --seconds 5
+    .venv/bin/python bench/run.py --quick --output /tmp/R.md   # a tiny run (the smoke test's)
+
+Prints a table per station count and process count, and writes it with the
+machine, the date and the exact command to `bench/RESULTS.md` (`--output`).
+See bench/README.md for what each figure means.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.client import HTTPConnection
+from multiprocessing import Pipe, Process
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+try:
+    import websockets  # noqa: F401
+except ImportError:  # run with the system python: use the project's venv
+    if VENV_PYTHON.exists() and Path(sys.executable) != VENV_PYTHON:
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])
+    sys.exit("Install the project first (bin/test or pip install -r requirements.txt).")
+
+from loadclient import worker_main  # noqa: E402
+
+PY = sys.executable
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/evpower_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# Servers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _proc_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def service_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL and Redis process on the box, by pid."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm in ("postgres", "redis-server"):
+                out[int(entry.name)] = _proc_cpu(int(entry.name))
+    return out
+
+
+def service_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL and Redis used since `before` (processes that
+    ended meanwhile are not counted: an underestimate)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in service_cpu().items())
+
+
+@dataclass
+class System:
+    """One column of the table: a kind of server and how many processes."""
+
+    label: str
+    kind: str  # project | baseline
+    server: str  # daphne | uvicorn | websockets
+    processes: int
+    env: dict = field(default_factory=dict)
+    ports: list = field(default_factory=list)
+    http_ports: list = field(default_factory=list)
+    procs: list = field(default_factory=list)
+    log_dir: Path = None
+
+    def __post_init__(self):
+        self.ports = [free_port() for _ in range(self.processes)]
+        self.http_ports = self.ports if self.kind == "project" else [free_port() for _ in self.ports]
+
+    def _command(self, i: int) -> list[str]:
+        port = str(self.ports[i])
+        if self.server == "daphne":
+            server = ["daphne", "-b", "127.0.0.1", "-p", port, "--websocket_timeout", "-1"]
+            return [PY, "-m", *server, "evpower.asgi:application"]
+        if self.server == "uvicorn":
+            server = ["uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "websockets"]
+            server += ["--ws-max-size", str(4 << 20), "--log-level", "warning", "--no-access-log"]
+            server += ["--lifespan", "off"]
+            return [PY, "-m", *server, "evpower.asgi:application"]
+        baseline = str(ROOT / "bench" / "baseline.py")
+        return [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i])]
+
+    def start(self) -> float:
+        """Start every process; seconds until all listen."""
+        t0 = time.monotonic()
+        self.procs = []
+        for i in range(self.processes):
+            log = open(self.log_dir / f"{self.label.replace(' ', '_')}-{i}.log", "a")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen(
+                    self._command(i), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{self.label}: server exited; see {self.log_dir}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        return time.monotonic() - t0
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGKILL)
+        for proc in self.procs:
+            proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def rss_kib(self) -> int:
+        return sum(_proc_rss_kib(p.pid) for p in self.procs)
+
+    def cpu(self) -> float:
+        return sum(_proc_cpu(p.pid) for p in self.procs)
+
+    def ws_url(self, index: int, station_id: str) -> str:
+        return f"ws://127.0.0.1:{self.ports[index % self.processes]}/ws/{station_id}"
+
+
+# Load client ------------------------------------------------------------------
+
+
+class Clients:
+    """The load-client processes, driven one operation at a time."""
+
+    def __init__(self, count: int):
+        self.pipes, self.procs = [], []
+        for _ in range(count):
+            ours, theirs = Pipe()
+            proc = Process(target=worker_main, args=(theirs,), daemon=True)
+            proc.start()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+
+    def send(self, op: str, per_worker: list[dict] | None = None, **common) -> None:
+        for i, pipe in enumerate(self.pipes):
+            pipe.send({"op": op, **common, **(per_worker[i] if per_worker else {})})
+
+    def receive(self) -> list[dict]:
+        return [pipe.recv() for pipe in self.pipes]
+
+    def ask(self, op: str, per_worker: list[dict] | None = None, **common) -> list[dict]:
+        self.send(op, per_worker, **common)
+        return self.receive()
+
+    def cpu(self) -> float:
+        return sum(_proc_cpu(p.pid) for p in self.procs)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def merged(results: list[dict], key: str) -> list:
+    return [v for r in results for v in r[key]]
+
+
+def client_cpu_pct(results: list[dict]) -> float:
+    """Busiest load-client process, % of one core (as the process measured itself)."""
+    return max(100 * r["cpu"] / max(r["wall"], 1e-9) for r in results)
+
+
+# Commands over HTTP -------------------------------------------------------------
+
+
+class CommandSender(threading.Thread):
+    """Sends one command after another (RemoteStopTransaction to a random
+    station) and times each round trip, until stopped or `limit` reached."""
+
+    def __init__(self, system: System, token: str | None, station_ids: list[str], limit: int = 2000):
+        super().__init__(daemon=True)
+        self.system, self.token, self.station_ids, self.limit = system, token, station_ids, limit
+        self.latencies, self.errors = [], {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        conns = [HTTPConnection("127.0.0.1", port, timeout=60) for port in self.system.http_ports]
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        path = "/ocpp/send_command" if self.system.kind == "project" else "/send_command"
+        rng = random.Random(1)
+        while not self.halt.is_set() and len(self.latencies) < self.limit:
+            index = rng.randrange(len(self.station_ids))
+            body = json.dumps(
+                {
+                    "station_id": self.station_ids[index],
+                    "command": "RemoteStopTransaction",
+                    "payload": {"transactionId": 1},
+                }
+            )
+            # The project: any process (they share Redis); the baseline: the
+            # process that holds the station (it has no shared state).
+            n = self.system.processes
+            conn = conns[rng.randrange(n) if self.system.kind == "project" else index % n]
+            t0 = time.monotonic()
+            try:
+                conn.request("POST", path, body, headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except OSError as exc:
+                status = type(exc).__name__
+                conn.close()
+            if status == 200:
+                self.latencies.append(time.monotonic() - t0)
+            else:
+                self.errors[str(status)] = self.errors.get(str(status), 0) + 1
+            time.sleep(0.02)
+        for conn in conns:
+            conn.close()
+
+    def stop(self) -> dict:
+        self.halt.set()
+        self.join(90)
+        return {"latencies": self.latencies, "errors": self.errors}
+
+
+# The project's database and token ---------------------------------------------
+
+
+def _pg_admin_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
+
+
+def database_reset(url: str) -> None:
+    if url.startswith("sqlite"):
+        Path(urlsplit(url).path[1:]).unlink(missing_ok=True)
+        return
+    import psycopg
+
+    admin, name = _pg_admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def meter_rows(url: str) -> int:
+    query = "SELECT count(*) FROM billing_metervalue"
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(urlsplit(url).path[1:]) as conn:
+            return conn.execute(query).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+def manage(env: dict, *args: str) -> str:
+    return subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+OPERATOR_TOKEN = """
+from rest_framework.authtoken.models import Token
+from evpower.models import Role, User
+user, _ = User.objects.get_or_create(username="bench", defaults={"role": Role.SUPERADMIN})
+print(Token.objects.get_or_create(user=user)[0].key)
+"""
+
+
+def redis_flush(url: str) -> None:
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+# One measured configuration ---------------------------------------------------------
+
+
+def measure(system: System, clients: Clients, stations: int, seconds: float, token, database_url) -> dict:
+    workers = len(clients.pipes)
+    prefix = f"B{system.processes}{system.server[0]}{secrets.token_hex(2)}"
+    ids = [f"{prefix}-{i:05d}" for i in range(stations)]
+    out = {"system": system.label, "stations": stations, "processes": system.processes}
+    out["ready_s"] = system.start()
+    time.sleep(0.5)
+    rss0 = system.rss_kib()
+
+    # Connect, boot, status, StartTransaction.
+    per_worker = [
+        {"stations": [(sid, system.ws_url(i, sid)) for i, sid in enumerate(ids) if i % workers == w]}
+        for w in range(workers)
+    ]
+    cpu0 = system.cpu()
+    res = clients.ask("connect", per_worker, concurrency=max(10, min(200, stations // workers)))
+    wall = max(r["wall"] for r in res)
+    out["connected"] = sum(r["connected"] for r in res)
+    out["connect_per_s"] = out["connected"] / wall
+    out["connect_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
+    out["connect_failures"] = merged(res, "failures")[:3]
+    for step in ("handshake", "boot", "status", "start_tx"):
+        values = [v for r in res for v in r["steps"][step]]
+        out[f"{step}_p50_ms"], out[f"{step}_p99_ms"] = ms(pct(values, 0.5)), ms(pct(values, 0.99))
+
+    # Hold with heartbeats (every station twice); commands to idle stations meanwhile.
+    sender = CommandSender(system, token, ids)
+    sender.start()
+    res = clients.ask("hold", seconds=seconds, interval=seconds / 2)
+    cmd = sender.stop()
+    time.sleep(0.5)
+    rss1 = system.rss_kib()
+    out["held"] = sum(r["live"] for r in res)
+    out["rss_mib"] = rss1 / 1024
+    out["rss_per_station_kib"] = (rss1 - rss0) / max(1, stations)
+    hb = merged(res, "latencies")
+    out["heartbeat_p50_ms"], out["heartbeat_p99_ms"] = ms(pct(hb, 0.5)), ms(pct(hb, 0.99))
+    out["cmd_idle_p50_ms"], out["cmd_idle_p99_ms"] = (
+        ms(pct(cmd["latencies"], 0.5)),
+        ms(pct(cmd["latencies"], 0.99)),
+    )
+    out["cmd_idle_n"], out["cmd_idle_errors"] = len(cmd["latencies"]), cmd["errors"]
+
+    rows0 = meter_rows(database_url) if system.kind == "project" else 0
+
+    # Saturated MeterValues: every station sends the next one as soon as the last is acked.
+    cpu0, svc0, client0 = system.cpu(), service_cpu(), clients.cpu()
+    res = clients.ask("meter", seconds=seconds, rate=None)
+    wall = max(r["wall"] for r in res)
+    out["saturated_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
+    acked = sum(r["acked"] for r in res)
+    out["saturated_per_s"] = acked / wall
+    out["saturated_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
+    out["saturated_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+    out["saturated_db_redis_cpu_pct"] = 100 * service_cpu_since(svc0) / wall
+    out["saturated_client_cpu_pct"] = client_cpu_pct(res)
+    meter_acked = acked
+    meter_failures = sum(r["failures"] for r in res)
+
+    # Sustained at half the saturated rate, with commands under that load.
+    rate = max(1.0, out["saturated_per_s"] / 2)
+    sender = CommandSender(system, token, ids)
+    sender.start()
+    cpu0 = system.cpu()
+    res = clients.ask("meter", seconds=seconds, rate=rate / workers)
+    cmd = sender.stop()
+    wall = max(r["wall"] for r in res)
+    lat = merged(res, "latencies")
+    acked = sum(r["acked"] for r in res)
+    out["sustained_target_per_s"] = rate
+    out["sustained_per_s"] = acked / wall
+    out["sustained_p50_ms"], out["sustained_p99_ms"] = ms(pct(lat, 0.5)), ms(pct(lat, 0.99))
+    out["sustained_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+    out["sustained_client_cpu_pct"] = client_cpu_pct(res)
+    out["cmd_load_p50_ms"], out["cmd_load_p99_ms"] = (
+        ms(pct(cmd["latencies"], 0.5)),
+        ms(pct(cmd["latencies"], 0.99)),
+    )
+    out["cmd_load_n"], out["cmd_load_errors"] = len(cmd["latencies"]), cmd["errors"]
+    meter_acked += acked
+    meter_failures += sum(r["failures"] for r in res)
+    out["meter_acked"], out["meter_failures"] = meter_acked, meter_failures
+    if system.kind == "project":
+        out["rows_stored"] = meter_rows(database_url) - rows0
+        out["rows_lost"] = max(0, meter_acked - out["rows_stored"])
+
+    # Reconnect storm: kill every process with all stations connected, restart.
+    deadline = time.time() + max(60, stations / 50)
+    clients.send("storm", deadline=deadline)
+    time.sleep(0.5)
+    system.kill()
+    restarted = time.time()
+    out["storm_ready_s"] = system.start()
+    res = clients.receive()
+    booted = sorted(merged(res, "booted"))
+    out["storm_booted"] = len(booted)
+    out["storm_all_booted_s"] = booted[-1] - restarted if len(booted) == out["held"] else None
+    out["storm_p50_s"] = pct([b - restarted for b in booted], 0.5)
+    out["storm_failures"] = sum(r["failures"] for r in res)
+
+    clients.ask("close")
+    system.stop()
+    return out
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+# Report -------------------------------------------------------------------------------
+
+ROWS = [
+    ("stations connected and booted", "connected", "{:.0f}"),
+    ("connect + boot + start tx, stations/s", "connect_per_s", "{:.0f}"),
+    ("  handshake p50 / p99, ms", ("handshake_p50_ms", "handshake_p99_ms"), "{:.1f}"),
+    ("  BootNotification p50 / p99, ms", ("boot_p50_ms", "boot_p99_ms"), "{:.1f}"),
+    ("  StatusNotification p50 / p99, ms", ("status_p50_ms", "status_p99_ms"), "{:.1f}"),
+    ("  StartTransaction p50 / p99, ms", ("start_tx_p50_ms", "start_tx_p99_ms"), "{:.1f}"),
+    ("stations held with heartbeats", "held", "{:.0f}"),
+    ("heartbeat ack p50 / p99, ms", ("heartbeat_p50_ms", "heartbeat_p99_ms"), "{:.1f}"),
+    ("server RSS, MiB (all processes)", "rss_mib", "{:.0f}"),
+    ("server RSS per station, KiB", "rss_per_station_kib", "{:.1f}"),
+    ("send_command p50 / p99, idle stations, ms", ("cmd_idle_p50_ms", "cmd_idle_p99_ms"), "{:.1f}"),
+    ("saturated MeterValues acked/s", "saturated_per_s", "{:.0f}"),
+    ("  server CPU, % of one core", "saturated_server_cpu_pct", "{:.0f}"),
+    ("  PostgreSQL + Redis CPU, % of one core", "saturated_db_redis_cpu_pct", "{:.0f}"),
+    ("  busiest load-client process CPU, %", "saturated_client_cpu_pct", "{:.0f}"),
+    ("  all load-client processes CPU, % of one core", "saturated_clients_cpu_pct", "{:.0f}"),
+    ("sustained target (half saturated), msg/s", "sustained_target_per_s", "{:.0f}"),
+    ("sustained MeterValues acked/s", "sustained_per_s", "{:.0f}"),
+    ("  ack p50 / p99, ms", ("sustained_p50_ms", "sustained_p99_ms"), "{:.1f}"),
+    ("send_command p50 / p99 under that load, ms", ("cmd_load_p50_ms", "cmd_load_p99_ms"), "{:.1f}"),
+    ("MeterValues acked (both phases)", "meter_acked", "{:.0f}"),
+    ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),
+    ("reconnect storm: all booted again after, s", "storm_all_booted_s", "{:.2f}"),
+    ("  half booted after, s", "storm_p50_s", "{:.2f}"),
+]
+
+
+def cell(result: dict, key, fmt: str) -> str:
+    keys = key if isinstance(key, tuple) else (key,)
+    values = [result.get(k) for k in keys]
+    if all(v is None for v in values):
+        return "–"
+    return " / ".join("–" if v is None else fmt.format(v) for v in values)
+
+
+def ratio(a: dict, b: dict, key) -> str:
+    keys = key if isinstance(key, tuple) else (key,)
+    parts = []
+    for k in keys:
+        x, y = a.get(k), b.get(k)
+        parts.append(
+            f"{x / y:.2f}x" if isinstance(x, int | float) and isinstance(y, int | float) and y else "–"
+        )
+    return " / ".join(parts)
+
+
+def table(results: list[dict]) -> str:
+    """Columns: each system, then each project system's ratio to the baseline."""
+    baseline = next((r for r in results if r["kind"] == "baseline"), None)
+    projects = [r for r in results if r["kind"] == "project"]
+    head = ["figure", *(r["system"] for r in results)]
+    if baseline:
+        head += [f"{p['system']} / baseline" for p in projects]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, key, fmt in ROWS:
+        row = [name, *(cell(r, key, fmt) for r in results)]
+        if baseline:
+            row += [ratio(p, baseline, key) for p in projects]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    mem = next(
+        line.split()[1]
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    load = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_before": [round(x, 2) for x in load],
+    }
+
+
+def service_versions(database_url: str, redis_url: str) -> dict:
+    out = {}
+    if database_url.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            out["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+    if redis_url:
+        import redis
+
+        out["redis"] = redis.Redis.from_url(redis_url).info("server")["redis_version"]
+    return out
+
+
+def report(args, results: list[dict], info: dict, command: str) -> str:
+    lines = [
+        "# EVPower benchmark results",
+        "",
+        f"- date: {info['date']}",
+        f"- command: `{command}`",
+        f"- machine: {info['machine']['cpus']} CPUs ({info['machine']['cpu']}), "
+        f"{info['machine']['memory_gib']} GiB, Linux {info['machine']['kernel']}, Python "
+        f"{info['machine']['python']}; load average before the run {info['machine']['load_before']}",
+        f"- project: {info['project']}",
+        "- baseline: bench/baseline.py (`ocpp` + `websockets`, no database), same process count",
+        f"- load client: {args.workers} processes of bench/loadclient.py; "
+        f"{args.seconds:g} s per measured phase",
+    ]
+    if args.note:
+        lines.append(f"- note: {args.note}")
+    lines += [
+        "",
+        "Ratios are project / baseline (> 1x is more for the project: for latency and",
+        "memory, worse).",
+        "",
+    ]
+    for (stations, processes), group in groupby_config(results):
+        lines += [f"## {stations} stations, {processes} server process{'es' if processes > 1 else ''}", ""]
+        lines += [table(group), ""]
+        for r in group:
+            errors = {k: r.get(k) for k in ("cmd_idle_errors", "cmd_load_errors", "connect_failures")}
+            errors = {k: v for k, v in errors.items() if v}
+            if errors or r.get("meter_failures") or r.get("storm_failures"):
+                lines.append(
+                    f"- {r['system']}: meter failures {r.get('meter_failures')}, storm failures "
+                    f"{r.get('storm_failures')}, {errors}"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def groupby_config(results: list[dict]):
+    order = []
+    for r in results:
+        key = (r["stations"], r["processes"])
+        if key not in order:
+            order.append(key)
+    return [(k, [r for r in results if (r["stations"], r["processes"]) == k]) for k in order]
+
+
+# Main -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stations", default="200,2000", help="comma-separated station counts")
+    parser.add_argument("--processes", default="1,2", help="comma-separated server process counts")
+    parser.add_argument("--servers", default="daphne", help="project ASGI servers: daphne,uvicorn")
+    parser.add_argument("--workers", type=int, default=2, help="load-client processes")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each measured phase")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--embedded", action="store_true", help="SQLite and the in-memory layer (1 process)")
+    parser.add_argument("--quick", action="store_true", help="5 stations, 1.5 s phases: a smoke run")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument(
+        "--no-flush", action="store_true", help="do not empty the Redis database between systems"
+    )
+    parser.add_argument("--note", default="", help="a line for RESULTS.md (e.g. what else ran)")
+    args = parser.parse_args()
+    if args.quick:
+        args.stations, args.seconds = "5", 1.5
+    # Every socket is a file: raise the soft limit as far as allowed (the
+    # server and client processes inherit it).
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    tmp = Path(tempfile.mkdtemp(prefix="evpower-bench-"))
+    if args.embedded:
+        args.database_url, args.redis_url = f"sqlite:///{tmp}/bench.sqlite3", ""
+    process_counts = [int(p) for p in args.processes.split(",")]
+    if not args.redis_url:
+        process_counts = [1]  # the in-memory layer is one process
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evpower.settings",
+        "DATABASE_URL": args.database_url,
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "False",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REDIS_URL", None)
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    command = "python bench/run.py " + shlex.join(sys.argv[1:])
+    info = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+    }
+
+    database_reset(args.database_url)
+    manage(env, "migrate", "--noinput", "-v0")
+    token = manage(env, "shell", "-c", OPERATOR_TOKEN).strip().splitlines()[-1]
+    versions = service_versions(args.database_url, args.redis_url)
+    database = f"PostgreSQL {versions['postgresql']}" if "postgresql" in versions else "SQLite"
+    layer = f"Redis {versions['redis']}" if "redis" in versions else "the in-memory channel layer"
+    info["project"] = f"{args.servers} on {database} + {layer}"
+
+    results = []
+    for stations in [int(s) for s in args.stations.split(",")]:
+        for processes in process_counts:
+            systems = [System(f"baseline {processes}p", "baseline", "websockets", processes, env=env)]
+            for server in args.servers.split(","):
+                systems.append(
+                    System(f"project {server} {processes}p", "project", server, processes, env=env)
+                )
+            for system in systems:
+                system.log_dir = tmp
+                if not args.no_flush:
+                    redis_flush(args.redis_url)  # no stale presence from the last system
+                clients = Clients(args.workers)
+                try:
+                    result = measure(system, clients, stations, args.seconds, token, args.database_url)
+                finally:
+                    clients.close()
+                    for proc in system.procs:
+                        if proc.poll() is None:
+                            proc.kill()
+                result["kind"] = system.kind
+                results.append(result)
+                print(f"{system.label}, {stations} stations: done", file=sys.stderr, flush=True)
+            print(table([r for r in results if (r["stations"], r["processes"]) == (stations, processes)]))
+            print(flush=True)
+
+    text = report(args, results, info, command)
+    Path(args.output).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"info": info, "results": results}, indent=1, default=str))
+    print(f"Written to {args.output} (server logs in {tmp})")
+
+
+if __name__ == "__main__":
+    main()
