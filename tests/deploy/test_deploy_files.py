@@ -77,19 +77,22 @@ def _compose_cli() -> list[str] | None:
 
 
 @pytest.mark.skipif(_compose_cli() is None, reason="neither `docker compose` nor `docker-compose` installed")
-def test_docker_compose_accepts_the_file(tmp_path):
-    env = tmp_path / ".env"
-    env.write_text((ROOT / "deploy" / "compose.env.example").read_text() + "POSTGRES_PASSWORD=x\n")
-    files = ["--project-directory", str(ROOT), "--env-file", str(env), "-f", str(ROOT / "docker-compose.yml")]
-    result = subprocess.run(
-        [*_compose_cli(), *files, "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    # env_file: .env is the one beside the compose file; without it compose
-    # stops there, after the file itself was read and validated.
-    assert result.returncode == 0 or ".env" in result.stderr, result.stderr
+def test_docker_compose_accepts_the_file_and_insists_on_a_database_password(tmp_path):
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
+    env = (ROOT / "deploy" / "compose.env.example").read_text()
+
+    def config(extra: str) -> subprocess.CompletedProcess:
+        (tmp_path / ".env").write_text(env + extra)
+        return subprocess.run(
+            [*_compose_cli(), "config", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+
+    accepted = config("POSTGRES_PASSWORD=s3cret\n")
+    refused = config("")
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert refused.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in refused.stderr
 
 
 @pytest.mark.skipif(
