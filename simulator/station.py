@@ -189,7 +189,7 @@ class SimulatedStation(ChargePoint):
             for connector in self.connectors.values():
                 await self._send_status(connector.connector_id, connector.status)
             while self._outbox:
-                await self._request(self._outbox[0])
+                await self._notify(self._outbox[0])
                 self._outbox.pop(0)
             if self._installed_firmware:
                 self._installed_firmware = False
@@ -251,7 +251,8 @@ class SimulatedStation(ChargePoint):
     async def _request(self, payload):
         """Send `payload`, return the answer; raises Offline, OCPPError or TimeoutError."""
         link = self._link
-        if link is None:
+        # Before an accepted boot only BootNotification may go out (OCPP 1.6 section 4.2).
+        if link is None or not (self.booted or isinstance(payload, call.BootNotification)):
             raise Offline
         async with self._request_lock:  # in order of asking, one at a time
             calling = asyncio.ensure_future(self.call(payload, suppress=False))
@@ -372,8 +373,12 @@ class SimulatedStation(ChargePoint):
             self._after_reply(self._quietly(self._send_status(c.connector_id, status)))
 
     async def _quietly(self, coro: Coroutine) -> None:
-        with contextlib.suppress(Offline):
+        try:
             await coro
+        except Offline:
+            pass
+        except (OCPPError, TimeoutError) as error:
+            log.warning("%s: %r", self.id, error)
 
     def _set_phase(self, c: Connector, phase: str | None) -> None:
         c.phase = phase
