@@ -331,11 +331,11 @@ class StationConsumer(AsyncWebsocketConsumer):
         """What an operator expects once a station is accepted: its connectors'
         status and its configuration, asked for without blocking its own messages."""
         logger.info(
-            "Station %s booted: vendor %s, model %s, firmware %s; answered %s",
+            "Station %s booted: vendor %r, model %r, firmware %r; answered %s",
             self.station.station_id,
             boot.get("chargePointVendor"),
             boot.get("chargePointModel"),
-            boot.get("firmwareVersion") or "unknown",
+            boot.get("firmwareVersion"),
             status,
         )
         if status != "Accepted":

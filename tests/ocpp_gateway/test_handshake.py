@@ -132,3 +132,6 @@ async def test_other_websocket_paths_are_refused_cleanly(writer, path):
     comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path, subprotocols=["ocpp1.6"])
     connected, _ = await comm.connect()
     assert not connected
+    # End the refusing consumer as the server would: left blocked in the Redis
+    # layer's receive, its task would outlive the test's event loop.
+    await comm.disconnect()
