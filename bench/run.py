@@ -10,6 +10,7 @@ See bench/README.md for what each figure means.
 """
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -234,9 +235,13 @@ class CommandSender(threading.Thread):
     """Sends one command after another (RemoteStopTransaction to a random
     station) and times each round trip, until stopped or `limit` reached."""
 
-    def __init__(self, system: System, token: str | None, station_ids: list[str], limit: int = 2000):
+    def __init__(
+        self, system: System, token: str | None, targets: list[tuple], limit: int = 2000, sequential=False
+    ):
+        """`targets`: (station id, index of the server process holding it)."""
         super().__init__(daemon=True)
-        self.system, self.token, self.station_ids, self.limit = system, token, station_ids, limit
+        self.system, self.token, self.targets, self.limit = system, token, targets, limit
+        self.sequential = sequential  # each station once, in order, instead of at random
         self.latencies, self.errors = [], {}
         self.halt = threading.Event()
 
@@ -247,11 +252,14 @@ class CommandSender(threading.Thread):
             headers["Authorization"] = f"Token {self.token}"
         path = "/ocpp/send_command" if self.system.kind == "project" else "/send_command"
         rng = random.Random(1)
-        while not self.halt.is_set() and len(self.latencies) < self.limit:
-            index = rng.randrange(len(self.station_ids))
+        for sent in itertools.count():
+            if self.halt.is_set() or sent >= self.limit:
+                break
+            count = len(self.targets)
+            station_id, held_by = self.targets[sent % count if self.sequential else rng.randrange(count)]
             body = json.dumps(
                 {
-                    "station_id": self.station_ids[index],
+                    "station_id": station_id,
                     "command": "RemoteStopTransaction",
                     "payload": {"transactionId": 1},
                 }
@@ -259,7 +267,7 @@ class CommandSender(threading.Thread):
             # The project: any process (they share Redis); the baseline: the
             # process that holds the station (it has no shared state).
             n = self.system.processes
-            conn = conns[rng.randrange(n) if self.system.kind == "project" else index % n]
+            conn = conns[rng.randrange(n) if self.system.kind == "project" else held_by % n]
             t0 = time.monotonic()
             try:
                 conn.request("POST", path, body, headers)
@@ -277,9 +285,10 @@ class CommandSender(threading.Thread):
         for conn in conns:
             conn.close()
 
-    def stop(self) -> dict:
-        self.halt.set()
-        self.join(90)
+    def stop(self, wait: bool = False) -> dict:
+        if not wait:
+            self.halt.set()
+        self.join(300)
         return {"latencies": self.latencies, "errors": self.errors}
 
 
@@ -344,6 +353,7 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
     workers = len(clients.pipes)
     prefix = f"B{system.processes}{system.server[0]}{secrets.token_hex(2)}"
     ids = [f"{prefix}-{i:05d}" for i in range(stations)]
+    targets = [(sid, i % system.processes) for i, sid in enumerate(ids)]
     out = {"system": system.label, "stations": stations, "processes": system.processes}
     out["ready_s"] = system.start()
     time.sleep(0.5)
@@ -366,7 +376,7 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
         out[f"{step}_p50_ms"], out[f"{step}_p99_ms"] = ms(pct(values, 0.5)), ms(pct(values, 0.99))
 
     # Hold with heartbeats (every station twice); commands to idle stations meanwhile.
-    sender = CommandSender(system, token, ids)
+    sender = CommandSender(system, token, targets)
     sender.start()
     res = clients.ask("hold", seconds=seconds, interval=seconds / 2)
     cmd = sender.stop()
@@ -401,7 +411,7 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
 
     # Sustained at half the saturated rate, with commands under that load.
     rate = max(1.0, out["saturated_per_s"] / 2)
-    sender = CommandSender(system, token, ids)
+    sender = CommandSender(system, token, targets)
     sender.start()
     cpu0 = system.cpu()
     res = clients.ask("meter", seconds=seconds, rate=rate / workers)
@@ -439,6 +449,14 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
     out["storm_all_booted_s"] = booted[-1] - restarted if len(booted) == out["held"] else None
     out["storm_p50_s"] = pct([b - restarted for b in booted], 0.5)
     out["storm_failures"] = sum(r["failures"] for r in res)
+    # Reachable again? A command to each of up to 100 random stations.
+    time.sleep(1)
+    sample = random.Random(2).sample(targets, min(100, stations))
+    sender = CommandSender(system, token, sample, limit=len(sample), sequential=True)
+    sender.start()
+    cmd = sender.stop(wait=True)
+    out["storm_cmd_ok"], out["storm_cmd_sent"] = len(cmd["latencies"]), len(sample)
+    out["storm_cmd_errors"] = cmd["errors"]
 
     clients.ask("close")
     system.stop()
@@ -476,6 +494,7 @@ ROWS = [
     ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),
     ("reconnect storm: all booted again after, s", "storm_all_booted_s", "{:.2f}"),
     ("  half booted after, s", "storm_p50_s", "{:.2f}"),
+    ("  then send_command answered / sent (sample)", ("storm_cmd_ok", "storm_cmd_sent"), "{:.0f}"),
 ]
 
 
@@ -558,7 +577,9 @@ def report(args, results: list[dict], info: dict, command: str) -> str:
         f"- command: `{command}`",
         f"- machine: {info['machine']['cpus']} CPUs ({info['machine']['cpu']}), "
         f"{info['machine']['memory_gib']} GiB, Linux {info['machine']['kernel']}, Python "
-        f"{info['machine']['python']}; load average before the run {info['machine']['load_before']}",
+        f"{info['machine']['python']}",
+        f"- load average (1, 5, 15 min) before the run {info['machine']['load_before']}, after "
+        f"{info['machine'].get('load_after')}",
         f"- project: {info['project']}",
         "- baseline: bench/baseline.py (`ocpp` + `websockets`, no database), same process count",
         f"- load client: {args.workers} processes of bench/loadclient.py; "
@@ -576,7 +597,8 @@ def report(args, results: list[dict], info: dict, command: str) -> str:
         lines += [f"## {stations} stations, {processes} server process{'es' if processes > 1 else ''}", ""]
         lines += [table(group), ""]
         for r in group:
-            errors = {k: r.get(k) for k in ("cmd_idle_errors", "cmd_load_errors", "connect_failures")}
+            keys = ("cmd_idle_errors", "cmd_load_errors", "storm_cmd_errors", "connect_failures")
+            errors = {k: r.get(k) for k in keys}
             errors = {k: v for k, v in errors.items() if v}
             if errors or r.get("meter_failures") or r.get("storm_failures"):
                 lines.append(
@@ -684,6 +706,7 @@ def main() -> None:
             print(table([r for r in results if (r["stations"], r["processes"]) == (stations, processes)]))
             print(flush=True)
 
+    info["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     text = report(args, results, info, command)
     Path(args.output).write_text(text)
     if args.json:

@@ -48,6 +48,7 @@ def test_tiny_benchmark_stores_every_acknowledged_meter_value(tmp_path):
         assert result["cmd_idle_n"] > 0 and result["cmd_load_n"] > 0, kind
         assert not result["cmd_idle_errors"] and not result["cmd_load_errors"], kind
         assert result["storm_booted"] == stations and result["storm_all_booted_s"] is not None, kind
+        assert result["storm_cmd_ok"] == result["storm_cmd_sent"] == stations, kind
 
     project = results["project"]
     assert project["meter_acked"] > 0
