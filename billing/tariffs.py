@@ -244,6 +244,14 @@ def tariff_create(*, data: Mapping[str, Any]) -> Tariff:
     return tariff
 
 
+def tariff_save(*, tariff: Tariff) -> Tariff:
+    """Validate the fields set on `tariff` (a form's instance, say) and save it; Invalid if bad."""
+    for field, value in tariff_validate(data=tariff_fields(tariff)).items():
+        setattr(tariff, field, value)
+    tariff.save()
+    return tariff
+
+
 @db_transaction.atomic
 def tariff_update(*, tariff: Tariff, data: Mapping[str, Any]) -> Tariff:
     """Change some fields of a tariff; the whole result is validated (Invalid).

@@ -29,9 +29,7 @@ def bad_tariff_network(station_id: str) -> tuple[int, str]:
     StationFactory(station_id=station_id, time_zone="UTC")
     IdTagFactory(id_tag="RFID-1", owner=UserFactory())
     # Straight into the table, past any validation, as legacy rows are.
-    tariff = Tariff.objects.create(
-        name="Typo", currency="XYZ", price_per_kwh="0.30", periods=[{"foo": 1}]
-    )
+    tariff = Tariff.objects.create(name="Typo", currency="XYZ", price_per_kwh="0.30", periods=[{"foo": 1}])
     return tariff.pk, Token.objects.create(user=UserFactory(role=Role.ADMIN)).key
 
 
