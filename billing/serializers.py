@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from billing.models import Session, Tariff
 from billing.pricing import PricingError, TariffPeriod, currency_is_valid, quantize_money
-from billing.tariffs import PRICE_UNIT, tariff_errors
+from billing.tariffs import MAX_GRACE_MINUTES, MAX_PRICE, PRICE_UNIT, tariff_errors
 from evpower.clock import utcnow
 from stations.models import Station
 from stations.serializers import ConnectorOutput
@@ -29,12 +29,15 @@ class _AsSentChar(_AsSent, serializers.CharField):
 
 
 class _AsSentInteger(_AsSent, serializers.IntegerField):
-    pass
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=MAX_GRACE_MINUTES, **kwargs)
+        self.validators = []  # the bounds are documented here, enforced by tariff_validate
 
 
 class _Price(_AsSent, serializers.DecimalField):
     def __init__(self, **kwargs):
-        super().__init__(max_digits=14, decimal_places=4, **kwargs)
+        super().__init__(max_digits=14, decimal_places=4, min_value=Decimal(0), max_value=MAX_PRICE, **kwargs)
+        self.validators = []  # the bounds are documented here, enforced by tariff_validate
 
 
 class TariffPeriodSerializer(serializers.Serializer):

@@ -129,6 +129,14 @@ class PeriodsField(forms.Field):
                 raise forms.ValidationError("Enter valid JSON.") from None
         return value if value is not None else []
 
+    def prepare_value(self, value):
+        if isinstance(value, str):  # posted as JSON text and refused: show what was sent as rows
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return []
+        return value
+
     def has_changed(self, initial, data):
         return json.dumps(initial, sort_keys=True, default=str) != json.dumps(
             data, sort_keys=True, default=str
