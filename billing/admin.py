@@ -1,12 +1,19 @@
 """Back office for tariffs, charging sessions, transactions and meter values."""
 
 from django.contrib import admin
+from django.utils.html import format_html_join
 
+from billing import sessions, tariffs
 from billing.models import MeterValue, Session, Tariff, Transaction
+from billing.tariff_form import TariffForm, tariff_problems
 
 
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
+    """Validated by `tariffs.tariff_validate`, like the API; saving a tariff
+    valid again prices the sessions it left flagged."""
+
+    form = TariffForm
     list_display = (
         "name",
         "currency",
@@ -17,11 +24,49 @@ class TariffAdmin(admin.ModelAdmin):
         "valid_from",
         "valid_to",
         "is_active",
+        "can_be_priced",
         "created_at",
     )
     list_filter = ("is_active", "currency")
     search_fields = ("name",)
     filter_horizontal = ("stations",)
+    readonly_fields = ("problems",)
+    fieldsets = (
+        (None, {"fields": ("name", "currency", "problems")}),
+        ("Prices", {"fields": (*tariffs.PRICES, "idle_grace_minutes")}),
+        ("Periods", {"fields": ("periods",)}),
+        ("Where and when", {"fields": ("stations", "valid_from", "valid_to")}),
+    )
+
+    @admin.display(boolean=True, description="Can be priced")
+    def can_be_priced(self, tariff: Tariff) -> bool:
+        return tariffs.tariff_errors(tariff) is None
+
+    @admin.display(description="Problems")
+    def problems(self, tariff: Tariff) -> str:
+        lines = tariff_problems(tariff) if tariff.pk else []
+        if not lines:
+            return "None"
+        return format_html_join("", '<div class="errornote">{}</div>', [(line,) for line in lines])
+
+    def save_model(self, request, obj, form, change):
+        tariffs.tariff_save(tariff=obj)
+        sessions.sessions_reprice(tariff=obj)
+
+
+class PricingErrorFilter(admin.SimpleListFilter):
+    title = "pricing"
+    parameter_name = "pricing"
+
+    def lookups(self, request, model_admin):
+        return [("error", "Could not be priced"), ("ok", "Priced")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "error":
+            return queryset.exclude(pricing_error="")
+        if self.value() == "ok":
+            return queryset.filter(pricing_error="")
+        return queryset
 
 
 @admin.register(Session)
@@ -38,8 +83,9 @@ class SessionAdmin(admin.ModelAdmin):
         "currency",
         "started_at",
         "stopped_at",
+        "pricing_error",
     )
-    list_filter = ("status", "currency")
+    list_filter = ("status", "currency", PricingErrorFilter)
     search_fields = ("id_tag", "station__station_id", "user__username")
     list_select_related = ("station", "user")
     raw_id_fields = ("station", "user", "tariff", "transaction")

@@ -170,6 +170,9 @@ class Session(models.Model):
     energy_kwh = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal("0"))
     cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     currency = models.CharField(max_length=3, blank=True, default="")
+    # Why the session could not be priced (a tariff stored unvalidated, say);
+    # blank when it was. The station charges on regardless: see billing.sessions.
+    pricing_error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=64, blank=True, default="")

@@ -36,13 +36,21 @@ class PricingError(ValueError):
     """A tariff or session input that cannot be priced."""
 
 
-_CURRENCIES = frozenset(list_currencies())
+# ISO 4217 codes whose minor unit is "N.A." (precious metals, funds, testing):
+# babel would round them to 2 places, a precision no one defined.
+_NO_MINOR_UNIT = {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
+_CURRENCIES = frozenset(list_currencies()) - _NO_MINOR_UNIT
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _PERIOD_PRICES = ("price_per_kwh", "price_per_minute", "idle_fee_per_minute")
 
 
 def currency_is_valid(code: str) -> bool:
     return isinstance(code, str) and code in _CURRENCIES
+
+
+def clock_is_valid(value: Any, *, end: bool = False) -> bool:
+    """ "HH:MM" on a 24 h clock; an end may also be "24:00"."""
+    return isinstance(value, str) and (bool(_CLOCK.fullmatch(value)) or (end and value == "24:00"))
 
 
 def quantize_money(amount: Decimal | int, currency: str) -> Decimal:
@@ -108,9 +116,9 @@ class TariffPeriod:
         if not days or any(type(d) is not int or not 1 <= d <= 7 for d in days):
             raise PricingError(f"days must be a non-empty list of 1..7: {self.days!r}")
         object.__setattr__(self, "days", days)
-        if not _CLOCK.fullmatch(str(self.start)):
+        if not clock_is_valid(self.start):
             raise PricingError(f"start must be 'HH:MM', got {self.start!r}")
-        if self.end != "24:00" and not _CLOCK.fullmatch(str(self.end)):
+        if not clock_is_valid(self.end, end=True):
             raise PricingError(f"end must be 'HH:MM' or '24:00', got {self.end!r}")
         _set_prices(self, _PERIOD_PRICES)
 

@@ -6,26 +6,43 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import Session, Tariff
-from billing.pricing import PricingError, TariffPeriod, TariffSnapshot, currency_is_valid, quantize_money
+from billing.pricing import PricingError, TariffPeriod, currency_is_valid, quantize_money
+from billing.tariffs import MAX_GRACE_MINUTES, MAX_PRICE, PRICE_UNIT, tariff_errors
 from evpower.clock import utcnow
 from stations.models import Station
 from stations.serializers import ConnectorOutput
 
-# Prices above this are a typo (a price in cents, a misplaced comma), not a tariff.
-MAX_PRICE = Decimal("1000")
-MAX_GRACE_MINUTES = 24 * 60
-MAX_PERIODS = 100
 MAX_LIMIT_KWH = Decimal("1000")
 MAX_LIMIT_AMOUNT = Decimal("100000")
 
 
-def _price(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=14, decimal_places=4, min_value=Decimal(0), max_value=MAX_PRICE, **kwargs
-    )
+class _AsSent:
+    """Input handed on as sent: `billing.tariffs.tariff_validate` is the one
+    judge of a tariff, for the API, the admin and commands alike."""
+
+    def to_internal_value(self, data):
+        return data
+
+
+class _AsSentChar(_AsSent, serializers.CharField):
+    pass
+
+
+class _AsSentInteger(_AsSent, serializers.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=MAX_GRACE_MINUTES, **kwargs)
+        self.validators = []  # the bounds are documented here, enforced by tariff_validate
+
+
+class _Price(_AsSent, serializers.DecimalField):
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=14, decimal_places=4, min_value=Decimal(0), max_value=MAX_PRICE, **kwargs)
+        self.validators = []  # the bounds are documented here, enforced by tariff_validate
 
 
 class TariffPeriodSerializer(serializers.Serializer):
+    """The shape of a period, for the documentation (see PeriodsField)."""
+
     days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7),
         min_length=1,
@@ -34,28 +51,46 @@ class TariffPeriodSerializer(serializers.Serializer):
     )
     start = serializers.CharField(help_text='"HH:MM", local to the station.')
     end = serializers.CharField(help_text='"HH:MM" or "24:00"; at or before `start` means the next day.')
-    price_per_kwh = _price()
-    price_per_minute = _price()
-    idle_fee_per_minute = _price()
+    price_per_kwh = serializers.DecimalField(max_digits=14, decimal_places=4)
+    price_per_minute = serializers.DecimalField(max_digits=14, decimal_places=4)
+    idle_fee_per_minute = serializers.DecimalField(max_digits=14, decimal_places=4)
 
-    def validate(self, attrs):
-        try:
-            period = TariffPeriod.from_dict(attrs)
-        except PricingError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-        return period.to_dict()  # what billing.pricing reads back from the snapshot
+
+_PERIOD_PRICES = ("price_per_kwh", "price_per_minute", "idle_fee_per_minute")
+
+
+@extend_schema_field(TariffPeriodSerializer(many=True))
+class PeriodsField(_AsSent, serializers.Field):
+    """Periods as stored; a valid one with its prices to four places like the
+    tariff's, one stored before tariffs were validated exactly as it is."""
+
+    def to_representation(self, value):
+        periods = []
+        for item in value if isinstance(value, list) else []:
+            try:
+                period = TariffPeriod.from_dict(item).to_dict()
+            except (PricingError, TypeError):
+                periods.append(item)
+                continue
+            for name in _PERIOD_PRICES:
+                period[name] = str(Decimal(period[name]).quantize(PRICE_UNIT))
+            periods.append(period)
+        return periods if isinstance(value, list) else value
 
 
 class TariffSerializer(serializers.ModelSerializer):
-    currency = serializers.CharField(max_length=3, help_text="ISO 4217 code, e.g. EUR.")
-    price_per_kwh = _price(required=False)
-    price_per_minute = _price(required=False, help_text="While the transaction runs.")
-    session_fee = _price(required=False)
-    idle_fee_per_minute = _price(
+    """Parses only: `tariffs.tariff_create`/`tariff_update` validate the whole tariff."""
+
+    name = _AsSentChar(help_text="Shown to drivers and staff.")
+    currency = _AsSentChar(help_text="ISO 4217 code, e.g. EUR.")
+    price_per_kwh = _Price(required=False)
+    price_per_minute = _Price(required=False, help_text="While the transaction runs.")
+    session_fee = _Price(required=False)
+    idle_fee_per_minute = _Price(
         required=False, help_text="After charging stopped while the car stays plugged in, after the grace."
     )
-    idle_grace_minutes = serializers.IntegerField(min_value=0, max_value=MAX_GRACE_MINUTES, required=False)
-    periods = TariffPeriodSerializer(many=True, required=False, max_length=MAX_PERIODS)
+    idle_grace_minutes = _AsSentInteger(required=False)
+    periods = PeriodsField(required=False)
     valid_from = serializers.DateTimeField(required=False, allow_null=True)
     valid_to = serializers.DateTimeField(required=False, allow_null=True)
     stations = serializers.SlugRelatedField(
@@ -65,7 +100,12 @@ class TariffSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Station ids; empty: the network default.",
     )
+    is_active = serializers.BooleanField(read_only=True, help_text="False once archived.")
     created_at = serializers.DateTimeField(read_only=True)
+    validation_errors = serializers.SerializerMethodField(
+        help_text="Null; for a tariff stored before tariffs were validated, what is wrong with it "
+        "(its sessions are flagged with a pricing error until it is fixed)."
+    )
 
     class Meta:
         model = Tariff
@@ -84,40 +124,13 @@ class TariffSerializer(serializers.ModelSerializer):
             "stations",
             "is_active",
             "created_at",
+            "validation_errors",
         ]
-        read_only_fields = ["id", "is_active", "created_at"]
+        read_only_fields = ["id", "is_active", "created_at", "validation_errors"]
 
-    def validate_currency(self, value: str) -> str:
-        code = value.strip().upper()
-        if not currency_is_valid(code):
-            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
-        return code
-
-    def validate(self, attrs):
-        def current(name, default=None):
-            if name in attrs:
-                return attrs[name]
-            return getattr(self.instance, name, default) if self.instance is not None else default
-
-        valid_from, valid_to = current("valid_from"), current("valid_to")
-        if valid_from and valid_to and valid_from >= valid_to:
-            raise serializers.ValidationError({"valid_to": ["Must be after valid_from."]})
-        # The whole tariff as billing will read it: what passes here can be priced.
-        try:
-            TariffSnapshot.from_dict(
-                {
-                    "currency": current("currency"),
-                    "price_per_kwh": current("price_per_kwh", Decimal(0)),
-                    "price_per_minute": current("price_per_minute", Decimal(0)),
-                    "session_fee": current("session_fee", Decimal(0)),
-                    "idle_fee_per_minute": current("idle_fee_per_minute", Decimal(0)),
-                    "idle_grace_minutes": current("idle_grace_minutes", 0),
-                    "periods": current("periods", []) or [],
-                }
-            )
-        except PricingError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-        return attrs
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    def get_validation_errors(self, tariff: Tariff) -> dict | None:
+        return tariff_errors(tariff)
 
 
 def _limit_kwh(**kwargs) -> serializers.DecimalField:
@@ -192,6 +205,10 @@ class SessionOutput(serializers.ModelSerializer):
     cost = serializers.SerializerMethodField()
     started_at = serializers.DateTimeField(allow_null=True)
     stopped_at = serializers.DateTimeField(allow_null=True)
+    pricing_error = serializers.CharField(
+        help_text="Empty; else why the session could not be priced (its cost stays at the last "
+        "good value, 0 without a tariff snapshot) until its tariff is fixed."
+    )
     created_at = serializers.DateTimeField()
 
     class Meta:
@@ -214,6 +231,7 @@ class SessionOutput(serializers.ModelSerializer):
             "started_at",
             "stopped_at",
             "stop_reason",
+            "pricing_error",
             "created_at",
         ]
         read_only_fields = fields

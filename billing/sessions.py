@@ -1,15 +1,25 @@
 """Charging sessions, their whole lifecycle: created from the API, started and
 stopped at the station, linked to the transaction the station reports,
 priced live from its meter values, stopped at a limit, billed at the end;
-and the ones a station never started, failed."""
+and the ones a station never started, failed.
+
+Pricing never stops charging. A session whose tariff cannot be priced (one
+stored before tariffs were validated) or whose pricing fails (a station's
+unknown time zone) is flagged with `pricing_error` and charges on: the
+transaction is stored, energy counted, the cost left at its last good value
+(0 without a snapshot). It is priced again when its tariff is saved valid
+(`sessions_reprice`): a session that could take no snapshot takes the fixed
+tariff's, one that has a snapshot keeps it; either is billed from its stored
+meter readings like a final bill (up to the latest sample while running)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction as db_transaction
 from django.db.models import F, Q, QuerySet
 
 from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
-from billing.pricing import MeterReading, price_session
+from billing.pricing import MeterReading, PricingError, price_session
 from billing.tariffs import snapshot_prices, tariff_applicable, tariff_snapshot
 from evpower.api.permissions import has_role
 from evpower.errors import Conflict, Invalid
@@ -141,19 +151,32 @@ def session_create(
     _connector_check(station=station, connector_id=connector_id)
     tag = _tag_usable(actor=actor, id_tag=id_tag, now=now)
     tariff = _tariff_chosen(station=station, tariff_id=tariff_id, now=now)
-    snapshot = tariff_snapshot(tariff) if tariff is not None else None
-    _limits_check(tariff_snapshot=snapshot, limit_amount=limit_amount)
-    return Session.objects.create(
+    session = Session(
         user_id=tag.owner_id,
         station=station,
         connector_id=connector_id,
         id_tag=tag.id_tag,
-        tariff=tariff,
-        tariff_snapshot=snapshot,
-        currency=tariff.currency if tariff is not None else "",
         limit_kwh=limit_kwh,
         limit_amount=limit_amount,
     )
+    if tariff is not None:
+        _tariff_take(session, tariff)
+    _limits_check(tariff_snapshot=session.tariff_snapshot, limit_amount=limit_amount)
+    session.save()
+    return session
+
+
+def _tariff_take(session: Session, tariff: Tariff) -> None:
+    """Bill `session` by `tariff`'s prices of now; a tariff that cannot be priced flags it."""
+    session.tariff = tariff
+    try:
+        session.tariff_snapshot = tariff_snapshot(tariff)
+    except PricingError as exc:
+        session.tariff_snapshot, session.currency = None, ""
+        session.pricing_error = f"Tariff {tariff.pk} ({tariff.name}) cannot be priced: {exc}"
+        return
+    session.currency = tariff.currency
+    session.pricing_error = ""
 
 
 def session_start(
@@ -311,9 +334,7 @@ def session_link(*, tx: Transaction, now: datetime) -> Session:
     if session.tariff_snapshot is None:
         tariff = tariff_applicable(station_pk=tx.station_id, at=tx.started_at)
         if tariff is not None:
-            session.tariff = tariff
-            session.tariff_snapshot = tariff_snapshot(tariff)
-            session.currency = tariff.currency
+            _tariff_take(session, tariff)
     session.transaction = tx
     session.status = SessionStatus.CHARGING
     session.started_at = tx.started_at
@@ -344,8 +365,11 @@ def limit_reached(session: Session) -> bool:
 
 def session_price(
     *, session: Session, tx: Transaction, ended_at: datetime, meter_end, readings: list | None
-) -> None:
-    """Energy and cost of the session up to `ended_at` (live or final)."""
+) -> bool:
+    """Energy and cost of the session up to `ended_at` (live or final).
+
+    True if the cost was computed. Pricing that fails sets `pricing_error` and
+    leaves the cost as it was; without a snapshot, only energy is counted."""
     if readings is None:
         readings = [
             MeterReading(tx.started_at, Decimal(tx.meter_start)),
@@ -354,24 +378,26 @@ def session_price(
     energy = max(Decimal(meter_end) - Decimal(tx.meter_start), Decimal(0)) / KWH
     session.energy_kwh = energy.quantize(Decimal("0.001"))
     if not session.tariff_snapshot:
-        session.cost = Decimal("0.00")
-        return
-    bill = price_session(
-        tariff=snapshot_prices(session.tariff_snapshot),
-        time_zone=tx.station.time_zone,
-        readings=readings,
-        started_at=tx.started_at,
-        ended_at=ended_at,
-    )
+        return False
+    try:
+        bill = price_session(
+            tariff=snapshot_prices(session.tariff_snapshot),
+            time_zone=tx.station.time_zone,
+            readings=readings,
+            started_at=tx.started_at,
+            ended_at=ended_at,
+        )
+    except (PricingError, ArithmeticError) as exc:
+        session.pricing_error = f"Cannot be priced: {exc}"
+        return False
     session.cost = bill.total
     session.currency = bill.currency
+    session.pricing_error = ""
+    return True
 
 
-def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason: str) -> Session | None:
-    """Final bill: every stored energy register sample, ending at meterStop."""
-    session = Session.objects.filter(transaction=tx).select_related("transaction").first()
-    if session is None:
-        return None
+def _readings(tx: Transaction, *, meter_end: int, ended_at: datetime) -> list[MeterReading]:
+    """Every stored energy register sample of `tx`, from meterStart to `meter_end`."""
     readings = [MeterReading(tx.started_at, Decimal(tx.meter_start))]
     samples = MeterValue.objects.filter(
         transaction=tx, station_id=tx.station_id, measurand=ENERGY_REGISTER, phase="", unit="Wh"
@@ -383,6 +409,15 @@ def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason:
             except ArithmeticError:
                 continue
     readings.append(MeterReading(ended_at, Decimal(meter_end)))
+    return readings
+
+
+def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason: str) -> Session | None:
+    """Final bill: every stored energy register sample, ending at meterStop."""
+    session = Session.objects.filter(transaction=tx).select_related("transaction").first()
+    if session is None:
+        return None
+    readings = _readings(tx, meter_end=meter_end, ended_at=ended_at)
     session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
     session.status = SessionStatus.COMPLETED
     session.stopped_at = ended_at
@@ -391,3 +426,45 @@ def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason:
         session.cost = Decimal("0.00")
     session.save()
     return session
+
+
+@db_transaction.atomic
+def sessions_reprice(*, tariff: Tariff) -> int:
+    """Price the sessions `tariff` left flagged, now that it is valid; returns how many were.
+
+    Without a snapshot a session takes the tariff's prices of now; with one it
+    keeps them. Billed from the stored meter readings: to meterStop when the
+    transaction ended, to the latest sample while it runs."""
+    try:
+        snapshot = tariff_snapshot(tariff)
+    except PricingError:
+        return 0  # still bad: its sessions stay flagged
+    priced = 0
+    flagged = Session.objects.select_for_update().filter(tariff=tariff).exclude(pricing_error="")
+    for session in flagged.order_by("pk"):
+        if not session.tariff_snapshot:
+            session.tariff_snapshot, session.currency = snapshot, tariff.currency
+        # Locked like StopTransaction locks it: a bill is never computed from a half-stopped one.
+        tx = (
+            Transaction.objects.select_for_update()
+            .select_related("station")
+            .filter(pk=session.transaction_id)
+            .first()
+        )
+        if tx is None:
+            session.pricing_error = ""  # not started: the snapshot is all it needs
+        else:
+            stopped = tx.stopped_at is not None
+            meter_end = (
+                tx.meter_stop
+                if stopped
+                else (tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start)
+            )
+            ended_at = tx.stopped_at if stopped else (tx.last_meter_at or tx.started_at)
+            readings = _readings(tx, meter_end=meter_end, ended_at=ended_at)
+            session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
+        priced += not session.pricing_error
+        session.save(
+            update_fields=["tariff_snapshot", "currency", "energy_kwh", "cost", "pricing_error", "updated_at"]
+        )
+    return priced

@@ -5,7 +5,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics
 
-from billing import tariffs
+from billing import sessions, tariffs
 from billing.models import Tariff
 from billing.serializers import (
     TariffSerializer,
@@ -52,6 +52,7 @@ class TariffDetailView(generics.RetrieveUpdateDestroyAPIView):
         serializer.instance = tariffs.tariff_update(
             tariff=serializer.instance, data=serializer.validated_data
         )
+        sessions.sessions_reprice(tariff=serializer.instance)
 
     @extend_schema(responses={204: OpenApiResponse(description="Deleted, or archived if sessions used it.")})
     def delete(self, request, *args, **kwargs):

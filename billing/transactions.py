@@ -200,6 +200,7 @@ _LIVE_FIELDS = (
     "session__energy_kwh",
     "session__cost",
     "session__currency",
+    "session__pricing_error",
     "session__updated_at",
 )
 
@@ -238,7 +239,11 @@ def _live_update(batch, touched: dict) -> None:
             session.transaction = tx
             sessions[tx.pk] = session
     now = utcnow()
-    changed_tx, changed_sessions = [], []
+    changed_tx = []
+    # Sessions by the fields written, one statement each (usually one in all):
+    # a flagged session keeps its last good cost, and the flag is written only
+    # where it moved (a session repriced meanwhile must not be flagged again).
+    changed_sessions: dict[tuple[str, ...], list] = {}
     for tx in txs:
         station_pk, (ts, wh) = latest[tx.pk]
         if station_pk != tx.station_id:
@@ -252,15 +257,20 @@ def _live_update(batch, touched: dict) -> None:
         session = sessions.get(tx.pk)
         if session is None:
             continue
-        session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
+        flag = session.pricing_error
+        priced = session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
         session.updated_at = now  # bulk_update does not apply auto_now
-        changed_sessions.append(session)
+        fields = ("energy_kwh", "updated_at")
+        fields += ("cost", "currency") if priced or not (flag or session.pricing_error) else ()
+        fields += ("pricing_error",) if session.pricing_error != flag else ()
+        changed_sessions.setdefault(fields, []).append(session)
         if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
             batch.after_commit(partial(commands.limit_stop, station_pk=tx.station_id, transaction_id=tx.pk))
     rows_update(changed_tx, ["last_meter_wh", "last_meter_at"])
     # Not `status`: an API request may have moved the session meanwhile (stop
     # requested), and this write must not put it back.
-    rows_update(changed_sessions, ["energy_kwh", "cost", "currency", "updated_at"])
+    for fields, rows in changed_sessions.items():
+        rows_update(rows, list(fields))
 
 
 def transaction_stop(

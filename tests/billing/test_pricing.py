@@ -229,6 +229,7 @@ def test_currency_is_valid():
     assert not currency_is_valid("eur")
     assert not currency_is_valid("XYZ")
     assert not currency_is_valid(978)
+    assert not currency_is_valid("XAU") and not currency_is_valid("XTS")  # no minor unit
 
 
 @pytest.mark.parametrize(
