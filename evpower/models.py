@@ -25,6 +25,7 @@ _ROLE_ADMIN_GRANTS = {
         "stations.station": ("view",),
         "stations.connector": ("view",),
         "stations.statusrecord": ("view",),
+        "stations.stationevent": ("view",),
         "stations.messagelog": ("view",),
         "stations.idtag": ("view",),
         "billing.tariff": ("view",),

@@ -32,7 +32,7 @@ _RULE_CODES = {
 }
 
 # Actions a station sends, and those the central system sends.
-STATION_ACTIONS = (
+CORE_STATION_ACTIONS = (
     "Authorize",
     "BootNotification",
     "DataTransfer",
@@ -44,6 +44,15 @@ STATION_ACTIONS = (
     "StatusNotification",
     "StopTransaction",
 )
+# The "Improved security for OCPP 1.6-J" extension (sent by EVerest-based and
+# other current chargers on plain 1.6J); the package ships their schemas too.
+SECURITY_STATION_ACTIONS = (
+    "LogStatusNotification",
+    "SecurityEventNotification",
+    "SignCertificate",
+    "SignedFirmwareStatusNotification",
+)
+STATION_ACTIONS = CORE_STATION_ACTIONS + SECURITY_STATION_ACTIONS
 CENTRAL_ACTIONS = (
     "CancelReservation",
     "ChangeAvailability",

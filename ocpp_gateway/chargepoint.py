@@ -238,7 +238,7 @@ class CentralSystem(ChargePoint):
             if not future.done():
                 future.set_exception(ConnectionClosed())
 
-    # Station -> central system: the ten actions -------------------------------
+    # Station -> central system: the ten core actions --------------------------
 
     async def _db(self, unit):
         return await committer().run(unit)
@@ -356,10 +356,41 @@ class CentralSystem(ChargePoint):
         await self._event(StationEvent.Kind.FIRMWARE, payload["status"])
         return {}
 
-    async def _event(self, kind: str, status: str) -> None:
+    # Station -> central system: the OCPP 1.6 security extension ----------------
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, payload):
+        await self._event(
+            StationEvent.Kind.SECURITY,
+            payload["type"],
+            timestamp=_parsed(parse_time, payload["timestamp"]),
+            detail=payload.get("techInfo", ""),
+        )
+        return {}
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, payload):
+        # The CSR is kept for staff. Signing it (a CA, then CertificateSigned
+        # to the station) is not something this central system does.
+        await self._event(StationEvent.Kind.CERTIFICATE, "Accepted", detail=payload["csr"])
+        return {"status": "Accepted"}
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, payload):
+        await self._event(StationEvent.Kind.LOG, payload["status"], request_id=payload.get("requestId"))
+        return {}
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, payload):
+        await self._event(
+            StationEvent.Kind.SIGNED_FIRMWARE, payload["status"], request_id=payload.get("requestId")
+        )
+        return {}
+
+    async def _event(self, kind: str, status: str, **details) -> None:
         now = utcnow()
         await self._db(
             lambda b: reports.station_event_record(
-                station_pk=self.station.pk, kind=kind, status=status, now=now
+                station_pk=self.station.pk, kind=kind, status=status, now=now, **details
             )
         )

@@ -109,15 +109,30 @@ class StatusRecord(models.Model):
 
 
 class StationEvent(models.Model):
-    """History of DiagnosticsStatusNotification and FirmwareStatusNotification."""
+    """History of what a station reports about itself besides charging: the
+    core DiagnosticsStatusNotification and FirmwareStatusNotification, and the
+    OCPP 1.6 security extension's SecurityEventNotification, SignCertificate,
+    LogStatusNotification and SignedFirmwareStatusNotification."""
 
     class Kind(models.TextChoices):
         DIAGNOSTICS = "diagnostics"
         FIRMWARE = "firmware"
+        SECURITY = "security"
+        CERTIFICATE = "certificate"
+        LOG = "log"
+        SIGNED_FIRMWARE = "signed_firmware"
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=32)
+    # The reported status; a security event's type; for a certificate signing
+    # request, our answer.
+    status = models.CharField(max_length=255)
+    # The station's own time of the event, where it gives one.
+    timestamp = models.DateTimeField(null=True, blank=True)
+    # The requestId of GetLog / SignedUpdateFirmware the status belongs to.
+    request_id = models.BigIntegerField(null=True, blank=True)
+    # A security event's techInfo, a certificate signing request's CSR (PEM).
+    detail = models.TextField(blank=True, default="")
     received_at = models.DateTimeField()
 
     class Meta:
