@@ -26,6 +26,7 @@ _ROLE_ADMIN_GRANTS = {
         "stations.connector": ("view",),
         "stations.statusrecord": ("view",),
         "stations.stationevent": ("view",),
+        "stations.protocolviolation": ("view",),
         "stations.messagelog": ("view",),
         "stations.idtag": ("view",),
         "billing.tariff": ("view",),

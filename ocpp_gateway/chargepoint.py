@@ -21,7 +21,7 @@ from ocpp.v16.enums import Action
 
 from billing import transactions
 from evpower.clock import utcnow
-from ocpp16 import schemas
+from ocpp16 import schemas, tolerance
 from ocpp16.errors import CallErrorCode, OCPPCallError
 from ocpp16.frames import MESSAGE_TYPE_NAMES, parse_frame
 from ocpp16.times import format_time, parse_meter_values, parse_time
@@ -30,6 +30,7 @@ from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
+from stations.protocol_violations import protocol_violations_note
 from stations.registry import StationRef
 
 logger = logging.getLogger(__name__)
@@ -152,9 +153,9 @@ class CentralSystem(ChargePoint):
                         CallErrorCode.NOT_SUPPORTED, f"{msg.action} is not sent by a charge point."
                     )
                 raise OCPPCallError(CallErrorCode.NOT_IMPLEMENTED, f"Unknown action {msg.action!r}.")
-            schemas.validate(msg.action, msg.payload)
+            payload = self._acceptable(msg)
             handler = self.route_map[msg.action]["_on_action"]
-            response = await handler(msg.payload)
+            response = await handler(payload)
             schemas.validate(msg.action, response, response=True)
         except OCPPCallError as error:
             await self._send_error(msg.unique_id, msg.action, error)
@@ -172,7 +173,35 @@ class CentralSystem(ChargePoint):
         self._log("out", 3, msg.action, msg.unique_id, response, text)
         after = self.route_map[msg.action].get("_after_action")
         if after is not None:
-            after(msg.payload)
+            after(payload)
+
+    def _acceptable(self, msg: Call) -> dict:
+        """The payload to handle: as sent if it conforms to the schema; if its
+        only faults are known vendor quirks and the station is lenient,
+        normalised (the quirks counted with the next commit); else the
+        schema's OCPPCallError."""
+        try:
+            schemas.validate(msg.action, msg.payload)
+            return msg.payload
+        except OCPPCallError:
+            if (self.station.tolerance or gateway_settings.TOLERANCE) != tolerance.LENIENT:
+                raise
+            now = utcnow()
+            tolerated = tolerance.tolerate(msg.action, msg.payload, now)
+            if tolerated is None:
+                raise
+        example = [2, msg.unique_id, msg.action, msg.payload]
+        committer().submit(
+            lambda b: protocol_violations_note(
+                batch=b,
+                station_pk=self.station.pk,
+                action=msg.action,
+                violations=tolerated.violations,
+                example=example,
+                now=now,
+            )
+        )
+        return tolerated.payload
 
     async def _send_error(self, unique_id: str, action: str, error: OCPPCallError) -> None:
         text = CallError(unique_id, str(error.code), error.description, error.details).to_json()

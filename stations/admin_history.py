@@ -1,10 +1,11 @@
 """Back office for what stations report about themselves: events (firmware,
-diagnostics, the 1.6 security extension). Read-only: a record of what the
-stations said. Registered by `stations.admin`."""
+diagnostics, the 1.6 security extension) and the vendor quirks taken from
+their frames. Read-only: a record of what the stations said. Registered by
+`stations.admin`."""
 
 from django.contrib import admin
 
-from stations.models import StationEvent
+from stations.models import ProtocolViolation, StationEvent
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,3 +26,22 @@ class StationEventAdmin(_ReadOnlyAdmin):
     search_fields = ("station__station_id", "status")
     list_select_related = ("station",)
     date_hierarchy = "received_at"
+
+
+@admin.register(ProtocolViolation)
+class ProtocolViolationAdmin(_ReadOnlyAdmin):
+    list_display = ("last_seen", "station", "action", "kind", "field", "count", "first_seen")
+    list_filter = ("kind", "action")
+    search_fields = ("station__station_id", "field")
+    list_select_related = ("station",)
+    readonly_fields = (
+        "station",
+        "action",
+        "kind",
+        "field",
+        "detail",
+        "count",
+        "first_seen",
+        "last_seen",
+        "example",
+    )

@@ -1,13 +1,15 @@
 """A station's own history over the API: the events it reported
-(`GET /ocpp/stations/{station_id}/events`)."""
+(`GET /ocpp/stations/{station_id}/events`) and the vendor quirks taken from
+its frames (`GET /ocpp/stations/{station_id}/violations`)."""
 
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
+from evpower.api.fields import StoredJSONField
 from evpower.api.permissions import IsOperator
-from stations import reports
-from stations.models import StationEvent
+from stations import protocol_violations, reports
+from stations.models import ProtocolViolation, StationEvent
 from stations.selectors import station_or_404
 
 
@@ -45,3 +47,33 @@ class StationEventListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return StationEvent.objects.none()
         return reports.station_events(station=station_or_404(self.kwargs["station_id"]))
+
+
+# Protocol violations ----------------------------------------------------------
+
+
+class ProtocolViolationOutput(serializers.Serializer):
+    action = serializers.CharField()
+    kind = serializers.CharField(
+        help_text="too_long, unknown_error_code, empty_sampled_value, unknown_spelling, number_value, "
+        "extra_property, missing_timestamp, zoneless_timestamp."
+    )
+    field = serializers.CharField(help_text="Where in the payload, as a dotted path without indexes.")
+    detail = serializers.CharField(help_text="What the latest one was and how it was read.")
+    count = serializers.IntegerField(help_text="Frames that showed it.")
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    example = StoredJSONField(help_text="The latest such frame as sent: [2, uniqueId, action, payload].")
+
+
+class ProtocolViolationListView(generics.ListAPIView):
+    """`GET /ocpp/stations/{station_id}/violations` (operator+): the known vendor
+    quirks taken from this station, most recently seen first."""
+
+    permission_classes = [IsOperator]
+    serializer_class = ProtocolViolationOutput
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ProtocolViolation.objects.none()
+        return protocol_violations.protocol_violations_of(station=station_or_404(self.kwargs["station_id"]))
