@@ -4,7 +4,9 @@ Built on `ocpp.v16.ChargePoint` (its `@on` routing, message classes and the
 1.6 schemas) with three things the package does not do right for a CSMS:
 unparseable frames are answered with a CALLERROR, error codes are spelled as
 OCPP-J 1.6 spells them, and calls to the station are sent exactly as given
-(key order kept) with late replies logged instead of mixed up.
+(key order kept) with late replies logged instead of mixed up. A station
+under the lenient tolerance policy also has a frame whose only schema faults
+are known vendor quirks taken, normalised (`ocpp16.tolerance`).
 Payloads reach the handlers as the station sent them (camelCase): no key
 rewriting on the hot path.
 """
@@ -187,7 +189,12 @@ class CentralSystem(ChargePoint):
             if (self.station.tolerance or gateway_settings.TOLERANCE) != tolerance.LENIENT:
                 raise
             now = utcnow()
-            tolerated = tolerance.tolerate(msg.action, msg.payload, now)
+            try:
+                tolerated = tolerance.tolerate(msg.action, msg.payload, now)
+            except Exception:
+                # A bug in excusing a frame must not change how it is refused.
+                logger.exception("%s: tolerance check of %s failed", self.id, msg.action)
+                tolerated = None
             if tolerated is None:
                 raise
         example = [2, msg.unique_id, msg.action, msg.payload]
