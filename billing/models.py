@@ -48,7 +48,9 @@ class Transaction(models.Model):
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=32, blank=True, default="")
-    stop_id_tag = models.CharField(max_length=20, blank=True, default="")
+    # As the StopTransaction gave it: some stations send more than OCPP's 20
+    # characters here (taken under the lenient tolerance policy, kept in full).
+    stop_id_tag = models.CharField(max_length=255, blank=True, default="")
     transaction_data = models.JSONField(null=True, blank=True)
     reservation_id = models.IntegerField(null=True, blank=True)
     # The latest energy register sample (Wh) and its time, for live billing
@@ -93,9 +95,10 @@ class MeterValue(models.Model):
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=48)
     value = models.CharField(max_length=2500)
-    unit = models.CharField(max_length=16, blank=True, default="")
+    # Unknown unit and context spellings are kept as sent (ocpp16.tolerance).
+    unit = models.CharField(max_length=48, blank=True, default="")
     phase = models.CharField(max_length=8, blank=True, default="")
-    context = models.CharField(max_length=32, blank=True, default="")
+    context = models.CharField(max_length=48, blank=True, default="")
     location = models.CharField(max_length=16, blank=True, default="")
     format = models.CharField(max_length=16, blank=True, default="")
 
@@ -111,7 +114,7 @@ class UnmatchedStop(models.Model):
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="unmatched_stops")
     # Any integer the schema allows, also one beyond the ids we issue.
     transaction_id = models.BigIntegerField()
-    id_tag = models.CharField(max_length=20, blank=True, default="")
+    id_tag = models.CharField(max_length=255, blank=True, default="")
     meter_stop = models.BigIntegerField()
     timestamp = models.DateTimeField()
     reason = models.CharField(max_length=32, blank=True, default="")

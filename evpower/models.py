@@ -25,6 +25,8 @@ _ROLE_ADMIN_GRANTS = {
         "stations.station": ("view",),
         "stations.connector": ("view",),
         "stations.statusrecord": ("view",),
+        "stations.stationevent": ("view",),
+        "stations.protocolviolation": ("view",),
         "stations.messagelog": ("view",),
         "stations.idtag": ("view",),
         "billing.tariff": ("view",),

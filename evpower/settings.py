@@ -259,10 +259,13 @@ _OCPP_ENV = {
     "METRICS_TOKEN": ("METRICS_TOKEN", str),
     "PRESENCE_PROCESS_TTL": ("OCPP_PRESENCE_PROCESS_TTL", int),
     "PRESENCE_FLUSH_SECONDS": ("OCPP_PRESENCE_FLUSH_SECONDS", float),
+    "TOLERANCE": ("OCPP_TOLERANCE", str),
 }
 OCPP = {key: env.get_value(var, cast=cast) for key, (var, cast) in _OCPP_ENV.items() if var in env}
 if OCPP.get("UNKNOWN_STATIONS", "accept") not in ("accept", "pending", "reject"):
     raise ImproperlyConfigured("OCPP_UNKNOWN_STATIONS must be accept, pending or reject.")
+if OCPP.get("TOLERANCE", "lenient") not in ("lenient", "strict"):
+    raise ImproperlyConfigured("OCPP_TOLERANCE must be lenient or strict.")
 
 LOGGING = {
     "version": 1,

@@ -17,9 +17,14 @@ from ocpp16.errors import CallErrorCode, OCPPCallError
 
 _SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
 
-# Lenient on purpose: real stations send times without zone or with odd
-# precision; we parse what we can (naive times are UTC) and reject only junk.
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+# Lenient on purpose about precision and separators: real stations write
+# times oddly; we parse what we can and reject only junk. A station's request
+# must give a zone (RFC 3339); one that does not is a known quirk, taken under
+# the lenient tolerance policy (see `tolerance`) as UTC. What the central
+# system sends (commands from the API) may leave the zone out, read as UTC.
+_DATE_TIME_ANY_ZONE = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+DATE_TIME = re.compile(_DATE_TIME_ANY_ZONE)
+DATE_TIME_ZONED = re.compile(_DATE_TIME_ANY_ZONE.replace(")?$", ")$"))
 
 _RULE_CODES = {
     "required": CallErrorCode.OCCURENCE_CONSTRAINT_VIOLATION,
@@ -32,7 +37,7 @@ _RULE_CODES = {
 }
 
 # Actions a station sends, and those the central system sends.
-STATION_ACTIONS = (
+CORE_STATION_ACTIONS = (
     "Authorize",
     "BootNotification",
     "DataTransfer",
@@ -44,6 +49,15 @@ STATION_ACTIONS = (
     "StatusNotification",
     "StopTransaction",
 )
+# The "Improved security for OCPP 1.6-J" extension (sent by EVerest-based and
+# other current chargers on plain 1.6J); the package ships their schemas too.
+SECURITY_STATION_ACTIONS = (
+    "LogStatusNotification",
+    "SecurityEventNotification",
+    "SignCertificate",
+    "SignedFirmwareStatusNotification",
+)
+STATION_ACTIONS = CORE_STATION_ACTIONS + SECURITY_STATION_ACTIONS
 CENTRAL_ACTIONS = (
     "CancelReservation",
     "ChangeAvailability",
@@ -81,11 +95,24 @@ def _strip_multiple_of(node):
 
 
 @functools.cache
+def schema(name: str) -> dict:
+    """The JSON schema of `name` ("BootNotification", "BootNotificationResponse") as we apply it."""
+    loaded = json.loads((_SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8-sig"))
+    loaded = _strip_multiple_of(loaded)
+    loaded.pop("$schema", None)
+    return loaded
+
+
+def date_time_pattern(name: str) -> re.Pattern:
+    """How a date-time in `name`'s payload must look: zoned in what a station asks."""
+    return DATE_TIME_ZONED if name in STATION_ACTIONS else DATE_TIME
+
+
+@functools.cache
 def _validator(name: str):
-    schema = json.loads((_SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8-sig"))
-    schema = _strip_multiple_of(copy.deepcopy(schema))
-    schema.pop("$schema", None)
-    return fastjsonschema.compile(schema, formats={"date-time": _DATE_TIME.pattern})
+    return fastjsonschema.compile(
+        copy.deepcopy(schema(name)), formats={"date-time": date_time_pattern(name).pattern}
+    )
 
 
 def validate(action: str, payload, *, response: bool = False) -> None:

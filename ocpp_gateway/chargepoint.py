@@ -4,7 +4,9 @@ Built on `ocpp.v16.ChargePoint` (its `@on` routing, message classes and the
 1.6 schemas) with three things the package does not do right for a CSMS:
 unparseable frames are answered with a CALLERROR, error codes are spelled as
 OCPP-J 1.6 spells them, and calls to the station are sent exactly as given
-(key order kept) with late replies logged instead of mixed up.
+(key order kept) with late replies logged instead of mixed up. A station
+under the lenient tolerance policy also has a frame whose only schema faults
+are known vendor quirks taken, normalised (`ocpp16.tolerance`).
 Payloads reach the handlers as the station sent them (camelCase): no key
 rewriting on the hot path.
 """
@@ -21,7 +23,7 @@ from ocpp.v16.enums import Action
 
 from billing import transactions
 from evpower.clock import utcnow
-from ocpp16 import schemas
+from ocpp16 import schemas, tolerance
 from ocpp16.errors import CallErrorCode, OCPPCallError
 from ocpp16.frames import MESSAGE_TYPE_NAMES, parse_frame
 from ocpp16.times import format_time, parse_meter_values, parse_time
@@ -30,6 +32,7 @@ from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
+from stations.protocol_violations import protocol_violations_note
 from stations.registry import StationRef
 
 logger = logging.getLogger(__name__)
@@ -152,9 +155,9 @@ class CentralSystem(ChargePoint):
                         CallErrorCode.NOT_SUPPORTED, f"{msg.action} is not sent by a charge point."
                     )
                 raise OCPPCallError(CallErrorCode.NOT_IMPLEMENTED, f"Unknown action {msg.action!r}.")
-            schemas.validate(msg.action, msg.payload)
+            payload = self._acceptable(msg)
             handler = self.route_map[msg.action]["_on_action"]
-            response = await handler(msg.payload)
+            response = await handler(payload)
             schemas.validate(msg.action, response, response=True)
         except OCPPCallError as error:
             await self._send_error(msg.unique_id, msg.action, error)
@@ -172,7 +175,40 @@ class CentralSystem(ChargePoint):
         self._log("out", 3, msg.action, msg.unique_id, response, text)
         after = self.route_map[msg.action].get("_after_action")
         if after is not None:
-            after(msg.payload)
+            after(payload)
+
+    def _acceptable(self, msg: Call) -> dict:
+        """The payload to handle: as sent if it conforms to the schema; if its
+        only faults are known vendor quirks and the station is lenient,
+        normalised (the quirks counted with the next commit); else the
+        schema's OCPPCallError."""
+        try:
+            schemas.validate(msg.action, msg.payload)
+            return msg.payload
+        except OCPPCallError:
+            if (self.station.tolerance or gateway_settings.TOLERANCE) != tolerance.LENIENT:
+                raise
+            now = utcnow()
+            try:
+                tolerated = tolerance.tolerate(msg.action, msg.payload, now)
+            except Exception:
+                # A bug in excusing a frame must not change how it is refused.
+                logger.exception("%s: tolerance check of %s failed", self.id, msg.action)
+                tolerated = None
+            if tolerated is None:
+                raise
+        example = [2, msg.unique_id, msg.action, msg.payload]
+        committer().submit(
+            lambda b: protocol_violations_note(
+                batch=b,
+                station_pk=self.station.pk,
+                action=msg.action,
+                violations=tolerated.violations,
+                example=example,
+                now=now,
+            )
+        )
+        return tolerated.payload
 
     async def _send_error(self, unique_id: str, action: str, error: OCPPCallError) -> None:
         text = CallError(unique_id, str(error.code), error.description, error.details).to_json()
@@ -238,7 +274,7 @@ class CentralSystem(ChargePoint):
             if not future.done():
                 future.set_exception(ConnectionClosed())
 
-    # Station -> central system: the ten actions -------------------------------
+    # Station -> central system: the ten core actions --------------------------
 
     async def _db(self, unit):
         return await committer().run(unit)
@@ -356,10 +392,41 @@ class CentralSystem(ChargePoint):
         await self._event(StationEvent.Kind.FIRMWARE, payload["status"])
         return {}
 
-    async def _event(self, kind: str, status: str) -> None:
+    # Station -> central system: the OCPP 1.6 security extension ----------------
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, payload):
+        await self._event(
+            StationEvent.Kind.SECURITY,
+            payload["type"],
+            timestamp=_parsed(parse_time, payload["timestamp"]),
+            detail=payload.get("techInfo", ""),
+        )
+        return {}
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, payload):
+        # The CSR is kept for staff. Signing it (a CA, then CertificateSigned
+        # to the station) is not something this central system does.
+        await self._event(StationEvent.Kind.CERTIFICATE, "Accepted", detail=payload["csr"])
+        return {"status": "Accepted"}
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, payload):
+        await self._event(StationEvent.Kind.LOG, payload["status"], request_id=payload.get("requestId"))
+        return {}
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, payload):
+        await self._event(
+            StationEvent.Kind.SIGNED_FIRMWARE, payload["status"], request_id=payload.get("requestId")
+        )
+        return {}
+
+    async def _event(self, kind: str, status: str, **details) -> None:
         now = utcnow()
         await self._db(
             lambda b: reports.station_event_record(
-                station_pk=self.station.pk, kind=kind, status=status, now=now
+                station_pk=self.station.pk, kind=kind, status=status, now=now, **details
             )
         )

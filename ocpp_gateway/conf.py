@@ -25,6 +25,10 @@ DEFAULTS = {
     "PRESENCE_PROCESS_TTL": 30,
     # Most frames committed in one group-commit transaction.
     "MAX_BATCH": 500,
+    # lenient | strict: the tolerance policy of stations that set none. Lenient
+    # takes a frame whose only schema faults are known vendor quirks (and
+    # records them); strict answers it with the schema's CALLERROR.
+    "TOLERANCE": "lenient",
 }
 
 

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from stations import admin_history  # noqa: F401  (registers the station history admins)
 from stations.models import Connector, IdTag, MessageLog, Station, StatusRecord
 
 

@@ -25,6 +25,14 @@ class RegistrationStatus(models.TextChoices):
     REJECTED = "rejected"
 
 
+class Tolerance(models.TextChoices):
+    """A station's tolerance policy (ocpp16.tolerance); "" is the network default."""
+
+    DEFAULT = "", "network default"
+    LENIENT = "lenient"
+    STRICT = "strict"
+
+
 def station_id_valid(station_id: str) -> bool:
     """1-48 printable characters, no "/" (the id is a path segment of the station's URL)."""
     return 1 <= len(station_id) <= 48 and station_id.isprintable() and "/" not in station_id
@@ -39,15 +47,20 @@ class Station(models.Model):
         max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
     time_zone = models.CharField(max_length=64, default=default_time_zone)
-    vendor = models.CharField(max_length=50, blank=True, default="")
-    model = models.CharField(max_length=50, blank=True, default="")
-    serial_number = models.CharField(max_length=50, blank=True, default="")
-    charge_box_serial_number = models.CharField(max_length=50, blank=True, default="")
-    firmware_version = models.CharField(max_length=50, blank=True, default="")
-    iccid = models.CharField(max_length=20, blank=True, default="")
-    imsi = models.CharField(max_length=20, blank=True, default="")
-    meter_type = models.CharField(max_length=25, blank=True, default="")
-    meter_serial_number = models.CharField(max_length=50, blank=True, default="")
+    # How frames with known vendor quirks are taken (see ocpp16.tolerance);
+    # empty: the network default, OCPP_TOLERANCE.
+    tolerance = models.CharField(max_length=8, choices=Tolerance.choices, blank=True, default="")
+    # As the station reports them. Wider than OCPP's limits: real stations
+    # send longer serial numbers, kept in full (ocpp16.tolerance).
+    vendor = models.CharField(max_length=255, blank=True, default="")
+    model = models.CharField(max_length=255, blank=True, default="")
+    serial_number = models.CharField(max_length=255, blank=True, default="")
+    charge_box_serial_number = models.CharField(max_length=255, blank=True, default="")
+    firmware_version = models.CharField(max_length=255, blank=True, default="")
+    iccid = models.CharField(max_length=255, blank=True, default="")
+    imsi = models.CharField(max_length=255, blank=True, default="")
+    meter_type = models.CharField(max_length=255, blank=True, default="")
+    meter_serial_number = models.CharField(max_length=255, blank=True, default="")
     last_boot_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=32, blank=True, default="")
@@ -77,9 +90,10 @@ class Connector(models.Model):
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=32, blank=True, default="")
     error_code = models.CharField(max_length=32, blank=True, default="")
-    info = models.CharField(max_length=50, blank=True, default="")
+    # 255, not OCPP's 50: long vendor texts and unknown error codes kept in full.
+    info = models.CharField(max_length=255, blank=True, default="")
     vendor_id = models.CharField(max_length=255, blank=True, default="")
-    vendor_error_code = models.CharField(max_length=50, blank=True, default="")
+    vendor_error_code = models.CharField(max_length=255, blank=True, default="")
     status_timestamp = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,9 +112,10 @@ class StatusRecord(models.Model):
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=32)
     error_code = models.CharField(max_length=32)
-    info = models.CharField(max_length=50, blank=True, default="")
+    # 255, not OCPP's 50: long vendor texts and unknown error codes kept in full.
+    info = models.CharField(max_length=255, blank=True, default="")
     vendor_id = models.CharField(max_length=255, blank=True, default="")
-    vendor_error_code = models.CharField(max_length=50, blank=True, default="")
+    vendor_error_code = models.CharField(max_length=255, blank=True, default="")
     timestamp = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField()
 
@@ -109,15 +124,30 @@ class StatusRecord(models.Model):
 
 
 class StationEvent(models.Model):
-    """History of DiagnosticsStatusNotification and FirmwareStatusNotification."""
+    """History of what a station reports about itself besides charging: the
+    core DiagnosticsStatusNotification and FirmwareStatusNotification, and the
+    OCPP 1.6 security extension's SecurityEventNotification, SignCertificate,
+    LogStatusNotification and SignedFirmwareStatusNotification."""
 
     class Kind(models.TextChoices):
         DIAGNOSTICS = "diagnostics"
         FIRMWARE = "firmware"
+        SECURITY = "security"
+        CERTIFICATE = "certificate"
+        LOG = "log"
+        SIGNED_FIRMWARE = "signed_firmware"
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=32)
+    # The reported status; a security event's type; for a certificate signing
+    # request, our answer.
+    status = models.CharField(max_length=255)
+    # The station's own time of the event, where it gives one.
+    timestamp = models.DateTimeField(null=True, blank=True)
+    # The requestId of GetLog / SignedUpdateFirmware the status belongs to.
+    request_id = models.BigIntegerField(null=True, blank=True)
+    # A security event's techInfo, a certificate signing request's CSR (PEM).
+    detail = models.TextField(blank=True, default="")
     received_at = models.DateTimeField()
 
     class Meta:
@@ -127,13 +157,43 @@ class StationEvent(models.Model):
 class DataTransferRecord(models.Model):
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="data_transfers")
     vendor_id = models.CharField(max_length=255)
-    message_id = models.CharField(max_length=50, blank=True, default="")
+    message_id = models.CharField(max_length=255, blank=True, default="")
     data = models.TextField(blank=True, default="")
     status = models.CharField(max_length=32)
     received_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-received_at", "-id"]
+
+
+class ProtocolViolation(models.Model):
+    """A known vendor quirk in a station's frames, taken under the lenient
+    policy: one row per station, action, kind and field, with how often."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="protocol_violations")
+    action = models.CharField(max_length=64)
+    kind = models.CharField(max_length=32)
+    # Where in the payload, as a dotted path without indexes.
+    field = models.CharField(max_length=255)
+    # What the latest one was and how it was read.
+    detail = models.TextField()
+    # Frames that showed it.
+    count = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    # The latest such frame as the station sent it: [2, uniqueId, action, payload].
+    example = models.JSONField()
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "action", "kind", "field"], name="uniq_protocol_violation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.action} {self.kind} {self.field}"
 
 
 class IdTagStatus(models.TextChoices):

@@ -25,10 +25,14 @@ class StationRef:
     station_id: str
     password_hash: str
     registration_status: str
+    # Its own tolerance policy; "" for the network default.
+    tolerance: str = ""
 
 
 def _ref(station: Station) -> StationRef:
-    return StationRef(station.pk, station.station_id, station.password_hash, station.registration_status)
+    return StationRef(
+        station.pk, station.station_id, station.password_hash, station.registration_status, station.tolerance
+    )
 
 
 def station_for_connection(*, station_id: str, unknown_policy: str) -> StationRef | None:
@@ -68,6 +72,7 @@ def station_create(
     vendor: str = "",
     model: str = "",
     serial_number: str = "",
+    tolerance: str = "",
 ) -> Station:
     """Register a station; raises StationIdTaken."""
     station = Station(
@@ -77,6 +82,7 @@ def station_create(
         vendor=vendor,
         model=model,
         serial_number=serial_number,
+        tolerance=tolerance,
     )
     station.set_password(password)
     try:
@@ -87,7 +93,8 @@ def station_create(
     return station
 
 
-STATION_EDITABLE = ("registration_status", "time_zone", "vendor", "model", "serial_number")
+# The tolerance policy takes effect when the station next connects.
+STATION_EDITABLE = ("registration_status", "time_zone", "vendor", "model", "serial_number", "tolerance")
 
 
 def station_update(*, station: Station, data: dict) -> Station:

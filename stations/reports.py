@@ -4,6 +4,8 @@ thread, inside a group commit."""
 
 from datetime import datetime
 
+from django.db.models import QuerySet
+
 from stations.models import (
     Connector,
     DataTransferRecord,
@@ -58,10 +60,42 @@ def connector_status_record(*, batch, station_pk: int, payload: dict, timestamp,
     )
 
 
-def station_event_record(*, station_pk: int, kind: str, status: str, now: datetime) -> None:
-    field = "firmware" if kind == StationEvent.Kind.FIRMWARE else "diagnostics"
-    Station.objects.filter(pk=station_pk).update(**{f"{field}_status": status, f"{field}_status_at": now})
-    StationEvent.objects.create(station_id=station_pk, kind=kind, status=status, received_at=now)
+# Event kinds that also set the station's latest firmware or diagnostics status.
+_LATEST_STATUS_FIELD = {
+    StationEvent.Kind.FIRMWARE: "firmware",
+    StationEvent.Kind.SIGNED_FIRMWARE: "firmware",
+    StationEvent.Kind.DIAGNOSTICS: "diagnostics",
+}
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def station_event_record(
+    *,
+    station_pk: int,
+    kind: str,
+    status: str,
+    now: datetime,
+    timestamp: datetime | None = None,
+    request_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Keep an event in the station's history (and its latest firmware or diagnostics status).
+
+    A requestId no database integer holds is kept only in the message log."""
+    field = _LATEST_STATUS_FIELD.get(kind)
+    if field is not None:
+        Station.objects.filter(pk=station_pk).update(**{f"{field}_status": status, f"{field}_status_at": now})
+    StationEvent.objects.create(
+        station_id=station_pk,
+        kind=kind,
+        status=status,
+        timestamp=timestamp,
+        request_id=request_id
+        if request_id is not None and _BIGINT_MIN <= request_id <= _BIGINT_MAX
+        else None,
+        detail=detail,
+        received_at=now,
+    )
 
 
 # Vendor handlers for incoming DataTransfer: vendor_id -> callable(station_pk,
@@ -87,3 +121,8 @@ def data_transfer_record(*, station_pk: int, payload: dict, now: datetime) -> di
         received_at=now,
     )
     return response
+
+
+def station_events(*, station: Station) -> QuerySet[StationEvent]:
+    """The station's events, newest first."""
+    return StationEvent.objects.filter(station=station).order_by("-received_at", "-id")

@@ -7,7 +7,14 @@ from rest_framework import serializers
 from evpower.api.fields import StoredJSONField
 from evpower.models import User
 from stations import selectors
-from stations.models import IdTagStatus, MessageLog, RegistrationStatus, station_id_valid, valid_time_zone
+from stations.models import (
+    IdTagStatus,
+    MessageLog,
+    RegistrationStatus,
+    Tolerance,
+    station_id_valid,
+    valid_time_zone,
+)
 
 # Stations ---------------------------------------------------------------------
 
@@ -18,6 +25,27 @@ class ConnectorOutput(serializers.Serializer):
     error_code = serializers.CharField()
     info = serializers.CharField()
     updated_at = serializers.DateTimeField()
+
+
+@extend_schema_field({"type": "string", "enum": [Tolerance.LENIENT, Tolerance.STRICT], "nullable": True})
+class ToleranceField(serializers.ChoiceField):
+    """A station's tolerance policy; null for the network default (OCPP_TOLERANCE)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "lenient: frames whose only faults are known vendor quirks are taken and the "
+            "violations recorded; strict: answered with the schema's CALLERROR; "
+            "null: the network default. Takes effect when the station next connects.",
+        )
+        super().__init__(choices=[Tolerance.LENIENT, Tolerance.STRICT], allow_null=True, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        return "" if value is None else value
+
+    def to_representation(self, value):
+        return value or None
 
 
 class StationInput(serializers.Serializer):
@@ -43,6 +71,7 @@ class StationInput(serializers.Serializer):
     vendor = serializers.CharField(max_length=50, required=False, allow_blank=True)
     model = serializers.CharField(max_length=50, required=False, allow_blank=True)
     serial_number = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    tolerance = ToleranceField(required=False)
 
     def validate_station_id(self, value: str) -> str:
         if self.instance is not None:
@@ -73,6 +102,7 @@ class StationOutput(serializers.Serializer):
     model = serializers.CharField()
     serial_number = serializers.CharField()
     firmware_version = serializers.CharField()
+    tolerance = ToleranceField()
     has_password = serializers.SerializerMethodField()
     online = serializers.SerializerMethodField()
     last_seen = serializers.SerializerMethodField()

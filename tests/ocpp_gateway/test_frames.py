@@ -48,39 +48,53 @@ async def test_central_system_action_from_station_is_not_supported(raw_station):
     assert frame[2] == "NotSupported"
 
 
-@pytest.mark.parametrize(
-    ("action", "payload", "code"),
-    [
-        ("StatusNotification", {"connectorId": 1, "status": "Available"}, "OccurenceConstraintViolation"),
-        (
-            "StatusNotification",
-            {"connectorId": "one", "errorCode": "NoError", "status": "Available"},
-            "TypeConstraintViolation",
-        ),
-        (
-            "StatusNotification",
-            {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"},
-            "PropertyConstraintViolation",
-        ),
-        ("Heartbeat", {"unexpected": True}, "FormationViolation"),
-        ("Authorize", {"idTag": "X" * 21}, "TypeConstraintViolation"),
-        ("MeterValues", {"connectorId": 1, "meterValue": []}, "OccurenceConstraintViolation"),
-        (
-            "MeterValues",
-            {
-                "connectorId": 1,
-                "meterValue": [{"timestamp": "2026-13-45T10:00:00Z", "sampledValue": [{"value": "1"}]}],
-            },
-            "TypeConstraintViolation",
-        ),
-        (
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-02-30T10:00:00Z"},
-            "TypeConstraintViolation",
-        ),
-    ],
-)
-async def test_schema_violation_gets_matching_1_6_error_code(raw_station, action, payload, code):
+SCHEMA_FAULTS = [
+    ("StatusNotification", {"connectorId": 1, "status": "Available"}, "OccurenceConstraintViolation"),
+    (
+        "StatusNotification",
+        {"connectorId": "one", "errorCode": "NoError", "status": "Available"},
+        "TypeConstraintViolation",
+    ),
+    (
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"},
+        "PropertyConstraintViolation",
+    ),
+    ("Heartbeat", {"unexpected": True}, "FormationViolation"),
+    ("Authorize", {"idTag": "X" * 21}, "TypeConstraintViolation"),
+    ("MeterValues", {"connectorId": 1, "meterValue": []}, "OccurenceConstraintViolation"),
+    (
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [{"timestamp": "2026-13-45T10:00:00Z", "sampledValue": [{"value": "1"}]}],
+        },
+        "TypeConstraintViolation",
+    ),
+    (
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-02-30T10:00:00Z"},
+        "TypeConstraintViolation",
+    ),
+]
+# Of these, only this one is a known vendor quirk (an extra property).
+QUIRK = ("Heartbeat", {"unexpected": True}, "FormationViolation")
+
+
+@pytest.mark.parametrize(("action", "payload", "code"), SCHEMA_FAULTS)
+async def test_schema_violation_gets_matching_1_6_error_code(raw_station, settings, action, payload, code):
+    settings.OCPP = {**settings.OCPP, "TOLERANCE": "strict"}
+    station = await raw_station()
+    frame = await station.call(action, payload)
+    assert frame[0] == 4
+    assert frame[2] == code
+    await assert_alive(station)
+
+
+@pytest.mark.parametrize(("action", "payload", "code"), [f for f in SCHEMA_FAULTS if f != QUIRK])
+async def test_schema_violation_that_is_no_known_quirk_is_refused_by_the_lenient_default_too(
+    raw_station, action, payload, code
+):
     station = await raw_station()
     frame = await station.call(action, payload)
     assert frame[0] == 4

@@ -21,6 +21,7 @@ STATION_FIELDS = {
     "model",
     "serial_number",
     "firmware_version",
+    "tolerance",
     "has_password",
     "online",
     "last_seen",
