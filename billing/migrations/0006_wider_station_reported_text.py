@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_foreign_transaction_ids'),
+        ('billing', '0005_session_pricing_error'),
     ]
 
     operations = [
