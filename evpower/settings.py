@@ -264,14 +264,28 @@ OCPP = {key: env.get_value(var, cast=cast) for key, (var, cast) in _OCPP_ENV.ite
 if OCPP.get("UNKNOWN_STATIONS", "accept") not in ("accept", "pending", "reject"):
     raise ImproperlyConfigured("OCPP_UNKNOWN_STATIONS must be accept, pending or reject.")
 
+# One JSON object per line in production (DEBUG off, or LOG_FORMAT=json),
+# plain lines in development (LOG_FORMAT=plain forces them); see evpower/logs.py.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"lines": {"()": "evpower.logs.formatter", "json": LOG_FORMAT == "json"}},
+    "filters": {"server_errors_only": {"()": "evpower.logs.DropClientErrors"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "lines", "stream": "ext://sys.stdout"}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # axes: failures are WARNINGs; its INFO lines come with every login.
-    "loggers": {"ocpp": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "ocpp": {"level": "WARNING"},
+        # axes: failures are WARNINGs; its INFO lines come with every login.
+        "axes": {"level": "WARNING"},
+        # Every request has its access line (evpower.access); Django's own
+        # line for a 4xx answer would log it twice.
+        "django.request": {"filters": ["server_errors_only"]},
+    },
 }
 
 # Only a proxy that alone can reach the server may say which scheme the

@@ -8,6 +8,7 @@ or on Django's single sync thread.
 """
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -137,7 +138,9 @@ class GroupCommitter:
     def _wake(self) -> None:
         self._wakeup.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            # A fresh context: the writer serves every station, its log lines
+            # must not carry the station id bound by whichever woke it first.
+            self._task = asyncio.get_running_loop().create_task(self._loop(), context=contextvars.Context())
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -164,7 +167,7 @@ class GroupCommitter:
 
     def _start(self, work: AfterCommit) -> None:
         # Keep a reference: the loop holds tasks only weakly.
-        task = asyncio.get_running_loop().create_task(work())
+        task = asyncio.get_running_loop().create_task(work(), context=contextvars.Context())
         self._after_tasks.add(task)
         task.add_done_callback(self._after_done)
 
