@@ -57,6 +57,7 @@ async def _best_effort(awaitable, what: str) -> None:
     try:
         await asyncio.wait_for(awaitable, timeout=5)
     except Exception:
+        metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
 
 
@@ -185,6 +186,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.channel_layer_errors.labels("receive").inc()
                 failures += 1
                 if failures == 1:
                     logger.warning("Channel layer unreachable; retrying", exc_info=True)
@@ -289,6 +291,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             try:
                 await self.channel_layer.send(channel, message)
             except Exception:
+                metrics.channel_layer_errors.labels("reply").inc()
                 logger.warning("Could not answer %s", channel, exc_info=True)
 
     async def _run_commands(self):

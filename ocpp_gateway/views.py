@@ -2,7 +2,7 @@
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -13,7 +13,7 @@ from evpower.errors import DomainError, NotFound
 from evpower.models import Role
 from ocpp16 import schemas
 from ocpp16.errors import OCPPCallError
-from ocpp_gateway import commands, metrics, presence
+from ocpp_gateway import commands, metrics, presence, scrape
 from ocpp_gateway.conf import gateway_settings
 from stations.models import Station
 
@@ -96,4 +96,4 @@ class MetricsView(APIView):
 
     @extend_schema(responses={(200, "text/plain"): str})
     def get(self, request):
-        return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        return HttpResponse(scrape.metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -24,6 +24,7 @@ from django.db import (
     transaction,
 )
 
+from ocpp_gateway import metrics
 from ocpp_gateway.conf import gateway_settings
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class GroupCommitter:
                 batch, self._pending = self._pending[:limit], self._pending[limit:]
                 rows, self._rows = self._rows, []
                 units = [unit for unit, _ in batch]
-                outcomes, after = await loop.run_in_executor(self._executor, self._commit, units, rows)
+                outcomes, after = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future is None or future.done():
                         if not ok and future is None:
@@ -206,6 +207,17 @@ class GroupCommitter:
         if now - self._last_refresh >= REFRESH_SECONDS:
             self._last_refresh = now
             close_old_connections()
+
+    def _timed_commit(
+        self, units: list[Unit], rows: list
+    ) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
+        started = time.perf_counter()
+        try:
+            return self._commit(units, rows)
+        finally:
+            metrics.writer_commit_seconds.observe(time.perf_counter() - started)
+            metrics.writer_batch_size.labels("units").observe(len(units))
+            metrics.writer_batch_size.labels("rows").observe(len(rows))
 
     def _commit(self, units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
         """Run all units, and insert `rows`, in one transaction; if that fails,
