@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from billing.exports import export_bounds, export_csv_lines, sessions_for_invoicing
 from evpower.api.errors import ErrorOutput
+from evpower.api.filters import unknown_parameter_check
 from evpower.api.permissions import IsAdmin
 
 
@@ -58,6 +59,7 @@ class SessionExportView(APIView):
         },
     )
     def get(self, request):
+        unknown_parameter_check(request, self)
         params = request.query_params
         lower, upper = export_bounds(start=params.get("from", ""), end=params.get("to", ""))
         rows = sessions_for_invoicing(start=lower, end=upper, station_id=params.get("station_id") or None)

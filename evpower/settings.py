@@ -219,7 +219,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["evpower.api.permissions.IsClient"],
     "DEFAULT_PAGINATION_CLASS": "evpower.api.pagination.Pagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's, refusing unknown query parameters (evpower/api/filters.py).
+    "DEFAULT_FILTER_BACKENDS": ["evpower.api.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evpower.api.errors.api_exception_handler",
     # JSON only, also with DEBUG on: the API never answers an HTML page.
@@ -240,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "PREPROCESSING_HOOKS": ["evpower.api.schema.strip_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ocpp_gateway.command_schema.document_send_command",
+        "evpower.api.schema.document_query_errors",
+    ],
     # Several resources have a `status` field with different choices.
     "ENUM_NAME_OVERRIDES": {
         "IdTagStatusEnum": "stations.models.IdTagStatus",
