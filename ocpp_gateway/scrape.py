@@ -24,6 +24,18 @@ class NetworkCollector:
     """Gauges of the whole network, read at scrape time. Every process answers
     the same values: aggregate them across scraped processes with `max`, not `sum`."""
 
+    def describe(self):
+        # Names only: without this the registry would collect (query the
+        # database) when the collector is registered, at import.
+        for name in (
+            "evpower_stations_connected",
+            "evpower_process_stations_connected",
+            "evpower_transactions_active",
+            "evpower_sessions_active",
+            "evpower_connectors",
+        ):
+            yield GaugeMetricFamily(name, "")
+
     def collect(self):
         try:
             connected = len(presence.connections())

@@ -30,7 +30,9 @@ async def test_server_logs_one_json_object_per_line_with_station_and_reason(star
     lines = _lines(server)  # fails on any line that is not JSON
 
     assert all({"event", "level", "logger", "timestamp"} <= set(line) for line in lines)
-    station_lines = [line for line in lines if line["logger"].startswith("ocpp_gateway")]
+    assert [line for line in lines if line["level"] in ("warning", "error") and "reason" not in line] == []
+    connection_loggers = ("ocpp_gateway.consumers", "ocpp_gateway.chargepoint")
+    station_lines = [line for line in lines if line["logger"] in connection_loggers]
     assert any("CP-JSON-LOG" in line["event"] and "booted" in line["event"] for line in station_lines)
     assert all("station_id" in line for line in station_lines), station_lines
     [refused] = [line for line in lines if line.get("station_id") == "CP-NO-SUBPROTOCOL" and "reason" in line]
