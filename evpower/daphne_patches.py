@@ -4,7 +4,9 @@ the input, changed so that clients get an answer they can read.
 Applied from `evpower.asgi`, which Daphne imports before it builds its
 protocol factories (also under `manage.py runserver`)."""
 
-from daphne import http_protocol, ws_protocol
+from daphne import cli, http_protocol, ws_protocol
+
+from evpower import access_log
 
 
 class _WebRequest(http_protocol.WebRequest):
@@ -27,3 +29,6 @@ def apply() -> None:
     # retries the same frame. Fail with a close frame instead, so it reads
     # 1009. (autobahn prefers a protocol class attribute to the factory's.)
     ws_protocol.WebSocketProtocol.failByDrop = False
+    # The access log as log lines like any other (JSON in production), not
+    # NCSA text on stdout. `cli` builds its logger after importing the app.
+    cli.AccessLogGenerator = access_log.AccessLogGenerator

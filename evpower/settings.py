@@ -219,7 +219,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["evpower.api.permissions.IsClient"],
     "DEFAULT_PAGINATION_CLASS": "evpower.api.pagination.Pagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's, refusing unknown query parameters (evpower/api/filters.py).
+    "DEFAULT_FILTER_BACKENDS": ["evpower.api.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evpower.api.errors.api_exception_handler",
     # JSON only, also with DEBUG on: the API never answers an HTML page.
@@ -240,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "PREPROCESSING_HOOKS": ["evpower.api.schema.strip_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ocpp_gateway.command_schema.document_send_command",
+        "evpower.api.schema.document_query_errors",
+    ],
     # Several resources have a `status` field with different choices.
     "ENUM_NAME_OVERRIDES": {
         "IdTagStatusEnum": "stations.models.IdTagStatus",
@@ -267,14 +273,28 @@ if OCPP.get("UNKNOWN_STATIONS", "accept") not in ("accept", "pending", "reject")
 if OCPP.get("TOLERANCE", "lenient") not in ("lenient", "strict"):
     raise ImproperlyConfigured("OCPP_TOLERANCE must be lenient or strict.")
 
+# One JSON object per line in production (DEBUG off, or LOG_FORMAT=json),
+# plain lines in development (LOG_FORMAT=plain forces them); see evpower/logs.py.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"lines": {"()": "evpower.logs.formatter", "json": LOG_FORMAT == "json"}},
+    "filters": {"server_errors_only": {"()": "evpower.logs.DropClientErrors"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "lines", "stream": "ext://sys.stdout"}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # axes: failures are WARNINGs; its INFO lines come with every login.
-    "loggers": {"ocpp": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "ocpp": {"level": "WARNING"},
+        # axes: failures are WARNINGs; its INFO lines come with every login.
+        "axes": {"level": "WARNING"},
+        # Every request has its access line (evpower.access); Django's own
+        # line for a 4xx answer would log it twice.
+        "django.request": {"filters": ["server_errors_only"]},
+    },
 }
 
 # Only a proxy that alone can reach the server may say which scheme the

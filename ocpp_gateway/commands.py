@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from evpower.errors import DomainError, Kind
-from ocpp_gateway import presence
+from ocpp_gateway import metrics, presence
 from ocpp_gateway.conf import gateway_settings
 
 logger = logging.getLogger(__name__)
@@ -81,20 +81,27 @@ async def _group_command(group: str, action: str, payload: dict, timeout: float 
     timeout = timeout or gateway_settings.CALL_TIMEOUT
     layer = get_channel_layer()
     reply_to = await layer.new_channel()
-    await layer.group_send(
-        group,
-        {
-            "type": "ocpp.command",
-            "action": action,
-            "payload": payload,
-            "reply_to": reply_to,
-            "timeout": timeout,
-        },
-    )
+    try:
+        await layer.group_send(
+            group,
+            {
+                "type": "ocpp.command",
+                "action": action,
+                "payload": payload,
+                "reply_to": reply_to,
+                "timeout": timeout,
+            },
+        )
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        raise
     try:
         ack = await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT)
     except TimeoutError:
         raise CommandFailed(NOT_CONNECTED) from None
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        raise
     result = ack
     if ack["type"] == "ocpp.command.queued":
         # Each call ahead of ours may take up to its own timeout.

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from ocpp.messages import CallError
 
+from evpower import logs
 from ocpp_gateway import housekeeping, metrics, presence
 from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClosed
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT, station_group
@@ -56,6 +57,7 @@ async def _best_effort(awaitable, what: str) -> None:
     try:
         await asyncio.wait_for(awaitable, timeout=5)
     except Exception:
+        metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
 
 
@@ -96,8 +98,14 @@ class StationConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
+        # On every line this connection logs (the tasks started below inherit it).
+        logs.bind(station_id=station_id)
         if not station_id_valid(station_id):
-            logger.warning("Station connection refused: invalid station id %r", station_id)
+            logger.warning(
+                "Station connection refused: invalid station id %r",
+                station_id,
+                extra={"reason": "invalid_station_id"},
+            )
             await self.close()
             return
         offered = self.scope.get("subprotocols", [])
@@ -107,6 +115,7 @@ class StationConsumer(AsyncWebsocketConsumer):
                 station_id,
                 SUBPROTOCOL,
                 ", ".join(offered) or "no subprotocol",
+                extra={"reason": "subprotocol_not_offered"},
             )
             await self.close()
             return
@@ -119,7 +128,9 @@ class StationConsumer(AsyncWebsocketConsumer):
         )
         if station is None:
             logger.warning(
-                "Station %s refused: unknown station id (unknown stations are rejected)", station_id
+                "Station %s refused: unknown station id (unknown stations are rejected)",
+                station_id,
+                extra={"reason": "unknown_station"},
             )
             await self.close()
             return
@@ -131,7 +142,11 @@ class StationConsumer(AsyncWebsocketConsumer):
                     _auth_pool, station_password_ok, station.password_hash, credentials[1]
                 )
             if not ok:
-                logger.warning("Station %s refused: bad or missing credentials", station_id)
+                logger.warning(
+                    "Station %s refused: bad or missing credentials",
+                    station_id,
+                    extra={"reason": "bad_credentials"},
+                )
                 await self.close()
                 return
         self.station = station
@@ -171,6 +186,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.channel_layer_errors.labels("receive").inc()
                 failures += 1
                 if failures == 1:
                     logger.warning("Channel layer unreachable; retrying", exc_info=True)
@@ -275,6 +291,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             try:
                 await self.channel_layer.send(channel, message)
             except Exception:
+                metrics.channel_layer_errors.labels("reply").inc()
                 logger.warning("Could not answer %s", channel, exc_info=True)
 
     async def _run_commands(self):

@@ -1,12 +1,18 @@
-"""Prometheus metrics of this process (scrape every process; the connected
-count is network-wide, read from presence at scrape time)."""
+"""Prometheus metrics that processes count as things happen (a CALLERROR, a
+commit, a channel-layer failure). What is measured at scrape time (stations
+connected, open transactions, connectors by status) is in `scrape.py`.
+
+With `PROMETHEUS_MULTIPROC_DIR` set (before the process starts), every
+process sharing that directory writes its values there and any of them
+answers `/metrics` with the sum over all (see README "Metrics")."""
 
 import hmac
 
-from prometheus_client import Counter, Histogram
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client import Counter, Histogram, disable_created_metrics
 
-from ocpp_gateway import presence
+# A `_created` series beside every counter and histogram doubles the series
+# for nothing Prometheus needs (it detects resets by itself).
+disable_created_metrics()
 
 messages = Counter(
     "evpower_ocpp_messages_total",
@@ -15,7 +21,7 @@ messages = Counter(
 )
 errors = Counter(
     "evpower_ocpp_errors_total",
-    "CALLERRORs by direction and error code.",
+    "CALLERRORs by direction (in: sent by a station, out: sent to one) and error code.",
     ["direction", "code"],
 )
 command_latency = Histogram(
@@ -24,22 +30,22 @@ command_latency = Histogram(
     ["action", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-
-
-class _ConnectedCollector:
-    def collect(self):
-        network = GaugeMetricFamily("evpower_stations_connected", "Stations connected now, all processes.")
-        try:
-            network.add_metric([], len(presence.connections()))
-        except Exception:
-            return
-        yield network
-        local = GaugeMetricFamily("evpower_process_stations_connected", "Stations connected to this process.")
-        local.add_metric([], presence.local_count())
-        yield local
-
-
-REGISTRY.register(_ConnectedCollector())
+channel_layer_errors = Counter(
+    "evpower_channel_layer_errors_total",
+    "Channel-layer (Redis) operations that failed, by operation; receives are retried.",
+    ["operation"],
+)
+writer_commit_seconds = Histogram(
+    "evpower_writer_commit_seconds",
+    "Time of one group commit of the station writer (all its units and rows).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+writer_batch_size = Histogram(
+    "evpower_writer_batch_size",
+    "Units of work (frames' writes) and message-log rows per group commit.",
+    ["kind"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
 
 
 def token_matches(presented: str, expected: str) -> bool:

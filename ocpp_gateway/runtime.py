@@ -7,6 +7,7 @@ stop many, and a writer bound to a closed loop must not be reused.
 """
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 
@@ -48,7 +49,10 @@ class GatewayRuntime:
         loop = asyncio.get_running_loop()
         task = self._tasks.get((loop, name))
         if task is None or task.done():
-            self._tasks[(loop, name)] = loop.create_task(start(), name=f"gateway-{name}")
+            # Not the starting connection's context (its station id on every line).
+            self._tasks[(loop, name)] = loop.create_task(
+                start(), name=f"gateway-{name}", context=contextvars.Context()
+            )
 
     def _forget_closed_loops(self) -> None:
         for loop in [lp for lp in self._writers if lp.is_closed()]:

@@ -1,19 +1,21 @@
 """Gateway endpoints: live connections and commands to stations."""
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema, inline_serializer
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evpower.api.errors import ErrorOutput
+from evpower.api.filters import unknown_parameter_check
 from evpower.api.permissions import IsOperator, has_role
 from evpower.errors import DomainError, NotFound
 from evpower.models import Role
 from ocpp16 import schemas
 from ocpp16.errors import OCPPCallError
-from ocpp_gateway import commands, metrics, presence
+from ocpp_gateway import commands, metrics, presence, scrape
 from ocpp_gateway.conf import gateway_settings
 from stations.models import Station
 
@@ -29,7 +31,11 @@ class ConnectionsView(generics.ListAPIView):
 
     permission_classes = [IsOperator]
     serializer_class = ConnectionOutput
-    filter_backends = []
+    filter_backends = []  # not a queryset: no FilterSet
+
+    def filter_queryset(self, queryset):
+        unknown_parameter_check(self.request, self)
+        return queryset
 
     def get_queryset(self):
         return sorted(presence.connections(), key=lambda c: c["connected_since"], reverse=True)
@@ -41,14 +47,41 @@ class SendCommandInput(serializers.Serializer):
     payload = serializers.JSONField(default=dict)
 
 
+class CommandErrorOutput(ErrorOutput):
+    error_code = serializers.CharField(help_text="The station's OCPP error code.")
+    error_description = serializers.CharField(help_text="The station's error text.")
+
+
 class SendCommandView(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(
+        # Documented per command by `command_schema.document_send_command`.
         request=SendCommandInput,
-        responses=inline_serializer(
-            "SendCommandOutput", {"status": serializers.CharField(), "response": serializers.JSONField()}
-        ),
+        responses={
+            200: inline_serializer(
+                "SendCommandOutput", {"status": serializers.CharField(), "response": serializers.JSONField()}
+            ),
+            400: OpenApiResponse(
+                ErrorOutput, description="`unknown_command`, or `invalid_payload` (schema)."
+            ),
+            401: OpenApiResponse(ErrorOutput, description="No or a bad token."),
+            403: OpenApiResponse(ErrorOutput, description="Not an operator."),
+            404: OpenApiResponse(ErrorOutput, description="`not_found`: unknown station."),
+            409: OpenApiResponse(ErrorOutput, description="`not_connected`: no CALL was sent."),
+            502: OpenApiResponse(
+                CommandErrorOutput, description="`station_error`: the station answered CALLERROR."
+            ),
+            503: OpenApiResponse(
+                ErrorOutput, description="`unavailable`: the channel layer (Redis) is down."
+            ),
+            504: OpenApiResponse(
+                ErrorOutput,
+                description=(
+                    "The CALL was sent, no reply came: `timeout`, or `disconnected` (e.g. a hard Reset)."
+                ),
+            ),
+        },
     )
     def post(self, request):
         data = SendCommandInput(data=request.data)
@@ -96,4 +129,4 @@ class MetricsView(APIView):
 
     @extend_schema(responses={(200, "text/plain"): str})
     def get(self, request):
-        return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        return HttpResponse(scrape.metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ or on Django's single sync thread.
 """
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from django.db import (
     transaction,
 )
 
+from ocpp_gateway import metrics
 from ocpp_gateway.conf import gateway_settings
 
 logger = logging.getLogger(__name__)
@@ -137,7 +139,9 @@ class GroupCommitter:
     def _wake(self) -> None:
         self._wakeup.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            # A fresh context: the writer serves every station, its log lines
+            # must not carry the station id bound by whichever woke it first.
+            self._task = asyncio.get_running_loop().create_task(self._loop(), context=contextvars.Context())
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,7 +153,7 @@ class GroupCommitter:
                 batch, self._pending = self._pending[:limit], self._pending[limit:]
                 rows, self._rows = self._rows, []
                 units = [unit for unit, _ in batch]
-                outcomes, after = await loop.run_in_executor(self._executor, self._commit, units, rows)
+                outcomes, after = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future is None or future.done():
                         if not ok and future is None:
@@ -164,7 +168,7 @@ class GroupCommitter:
 
     def _start(self, work: AfterCommit) -> None:
         # Keep a reference: the loop holds tasks only weakly.
-        task = asyncio.get_running_loop().create_task(work())
+        task = asyncio.get_running_loop().create_task(work(), context=contextvars.Context())
         self._after_tasks.add(task)
         task.add_done_callback(self._after_done)
 
@@ -203,6 +207,17 @@ class GroupCommitter:
         if now - self._last_refresh >= REFRESH_SECONDS:
             self._last_refresh = now
             close_old_connections()
+
+    def _timed_commit(
+        self, units: list[Unit], rows: list
+    ) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
+        started = time.perf_counter()
+        try:
+            return self._commit(units, rows)
+        finally:
+            metrics.writer_commit_seconds.observe(time.perf_counter() - started)
+            metrics.writer_batch_size.labels("units").observe(len(units))
+            metrics.writer_batch_size.labels("rows").observe(len(rows))
 
     def _commit(self, units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
         """Run all units, and insert `rows`, in one transaction; if that fails,

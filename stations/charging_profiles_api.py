@@ -142,6 +142,7 @@ class StationChargingProfilesView(generics.ListAPIView):
 
     permission_classes = [IsOperator]
     serializer_class = InstalledProfileOutput
+    query_params = ("connector_id",)  # read in get_queryset
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -78,6 +78,7 @@ class ReservationListView(generics.ListAPIView):
 
     permission_classes = [IsClient]
     serializer_class = ReservationOutput
+    query_params = ("station_id", "status")  # read in get_queryset
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -126,6 +127,7 @@ class ReservationListView(generics.ListAPIView):
 class ReservationDetailView(generics.RetrieveAPIView):
     permission_classes = [IsClient]
     serializer_class = ReservationOutput
+    query_params = ("station_id", "status")  # read in get_queryset
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

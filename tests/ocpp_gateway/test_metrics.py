@@ -1,4 +1,7 @@
 import pytest
+from asgiref.sync import sync_to_async
+
+from ocpp_gateway import commands, metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,8 +27,6 @@ def test_no_token_configured_means_no_token_access(api, settings):
 
 
 async def test_metrics_count_messages_errors_and_connections(raw_station, api):
-    from asgiref.sync import sync_to_async
-
     station = await raw_station("CP-METRICS")
     await station.call("Heartbeat", {})
     await station.call("MakeCoffee", {})
@@ -34,3 +35,26 @@ async def test_metrics_count_messages_errors_and_connections(raw_station, api):
     assert 'evpower_ocpp_errors_total{code="NotImplemented",direction="out"}' in body
     connected = [line for line in body.splitlines() if line.startswith("evpower_stations_connected ")]
     assert connected and float(connected[0].split()[1]) >= 1
+
+
+class _BrokenLayer:
+    async def new_channel(self):
+        return "reply.1"
+
+    async def group_send(self, group, message):
+        raise ConnectionError("Redis is down")
+
+
+async def test_channel_layer_failures_are_counted(monkeypatch):
+    monkeypatch.setattr(commands, "get_channel_layer", _BrokenLayer)
+    before = metrics.channel_layer_errors.labels("command")._value.get()
+
+    with pytest.raises(ConnectionError):
+        await commands.command_send(station=_Address(), action="Reset", payload={"type": "Soft"})
+
+    assert metrics.channel_layer_errors.labels("command")._value.get() == before + 1
+
+
+class _Address:
+    pk = 1
+    station_id = "CP-1"
