@@ -440,27 +440,31 @@ def sessions_reprice(*, tariff: Tariff) -> int:
     except PricingError:
         return 0  # still bad: its sessions stay flagged
     priced = 0
-    flagged = Session.objects.select_for_update().filter(tariff=tariff).exclude(pricing_error="")
-    for session in flagged.order_by("pk"):
-        if not session.tariff_snapshot:
-            session.tariff_snapshot, session.currency = snapshot, tariff.currency
-        # Locked like StopTransaction locks it: a bill is never computed from a half-stopped one.
+    flagged = Session.objects.filter(tariff=tariff).exclude(pricing_error="").order_by("pk")
+    for session_pk, tx_pk in flagged.values_list("pk", "transaction_id"):
+        # Locked in StopTransaction's order, transaction then session: a bill
+        # is never computed from a half-stopped transaction, and no deadlock.
         tx = (
-            Transaction.objects.select_for_update()
+            Transaction.objects.select_for_update(of=("self",))
             .select_related("station")
-            .filter(pk=session.transaction_id)
+            .filter(pk=tx_pk)
             .first()
         )
+        session = Session.objects.select_for_update().filter(pk=session_pk).exclude(pricing_error="").first()
+        if session is None:
+            continue  # priced meanwhile
+        if not session.tariff_snapshot:
+            session.tariff_snapshot, session.currency = snapshot, tariff.currency
         if tx is None:
             session.pricing_error = ""  # not started: the snapshot is all it needs
-        else:
-            stopped = tx.stopped_at is not None
-            meter_end = (
-                tx.meter_stop
-                if stopped
-                else (tx.last_meter_wh if tx.last_meter_wh is not None else tx.meter_start)
+        elif tx.stopped_at is not None:
+            readings = _readings(tx, meter_end=tx.meter_stop, ended_at=tx.stopped_at)
+            session_price(
+                session=session, tx=tx, ended_at=tx.stopped_at, meter_end=tx.meter_stop, readings=readings
             )
-            ended_at = tx.stopped_at if stopped else (tx.last_meter_at or tx.started_at)
+        else:
+            meter_end = tx.meter_start if tx.last_meter_wh is None else tx.last_meter_wh
+            ended_at = tx.last_meter_at or tx.started_at
             readings = _readings(tx, meter_end=meter_end, ended_at=ended_at)
             session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
         priced += not session.pricing_error
