@@ -13,6 +13,7 @@ import websockets
 from asgiref.sync import sync_to_async
 
 from billing.models import MeterValue, Transaction
+from ocpp16 import tolerance
 from stations.models import Connector, Station
 from tests.live import http
 
@@ -154,3 +155,22 @@ async def test_network_default_strict_refuses_unless_the_station_is_lenient(star
     for station_id, answer in (("QS-DEFAULT", 4), ("QL-OWN", 3)):
         async with websockets.connect(server.ws_url(station_id), subprotocols=["ocpp1.6"]) as ws:
             assert (await RawStation(ws).send(quirk))[0] == answer, station_id
+
+
+async def test_a_conforming_frame_costs_no_tolerance_check(raw_station, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tolerance, "tolerate", lambda *args: calls.append(args))
+    station = await raw_station("CP-CONFORMS")
+    frame = await station.call("Authorize", {"idTag": "TAG1"})
+    assert frame[0] == 3
+    assert calls == []
+
+
+async def test_a_failing_tolerance_check_refuses_as_the_schema_says(raw_station, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(tolerance, "tolerate", broken)
+    station = await raw_station("CP-BROKEN-CHECK")
+    frame = await station.call("Authorize", {"idTag": "TAG1", "connectorId": 1})
+    assert frame[0] == 4 and frame[2] == "FormationViolation"
