@@ -53,12 +53,15 @@ def basic_credentials(scope) -> tuple[str, str] | None:
     return None
 
 
-async def _best_effort(awaitable, what: str) -> None:
+async def _best_effort(awaitable, what: str) -> bool:
+    """Await a channel-layer or presence step; False (logged) if it failed."""
     try:
         await asyncio.wait_for(awaitable, timeout=5)
+        return True
     except Exception:
         metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
+        return False
 
 
 def _last_seen_store(seen: dict) -> None:
@@ -95,6 +98,7 @@ class StationConsumer(AsyncWebsocketConsumer):
     closed = False
     cp = None
     status_check = None
+    rejoin_task = None
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
@@ -152,11 +156,18 @@ class StationConsumer(AsyncWebsocketConsumer):
         self.station = station
         # Redis down must not stop charging: the station still talks OCPP and
         # its transactions are stored; only commands cannot reach it meanwhile.
-        await _best_effort(self._join(station), "joining the command group")
+        joined = await _best_effort(self._join(station), "joining the command group")
         await self.accept(SUBPROTOCOL)
         client = self.scope.get("client") or ("?", "?")
         logger.info("Station %s connected from %s:%s", station_id, *client[:2])
-        await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
+        registered = await _best_effort(
+            presence.register(station_id, self.channel_name), "registering presence"
+        )
+        if not (joined and registered):
+            # Without both the station charges but no command reaches it: keep
+            # trying while it stays connected (a burst of reconnects may have
+            # exhausted Redis connections for a moment).
+            self.rejoin_task = asyncio.create_task(self._rejoin_until_reachable())
         _background_tasks_ensure()
 
         self.connection = _Connection(self)
@@ -250,7 +261,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(asyncio.shield(self.command_task), timeout=5)
         except (TimeoutError, asyncio.CancelledError):
             pass
-        for task in (self.cp_task, self.command_task, self.status_check):
+        for task in (self.cp_task, self.command_task, self.status_check, self.rejoin_task):
             if task is not None:
                 task.cancel()
         await _best_effort(
@@ -258,6 +269,19 @@ class StationConsumer(AsyncWebsocketConsumer):
             "leaving the group",
         )
         await _best_effort(presence.unregister(self.station.station_id, self.channel_name), "presence")
+
+    async def _rejoin_until_reachable(self) -> None:
+        delay = 1.0
+        while not self.closed:
+            await asyncio.sleep(delay)
+            joined = await _best_effort(self._join(self.station), "rejoining the command group")
+            registered = joined and await _best_effort(
+                presence.register(self.station.station_id, self.channel_name), "registering presence"
+            )
+            if registered:
+                logger.info("%s: reachable for commands again", self.station.station_id)
+                return
+            delay = min(delay * 2, 30)
 
     async def _join(self, station) -> None:
         # A new connection replaces the old one, in whichever process it is.
