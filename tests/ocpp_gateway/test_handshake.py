@@ -26,8 +26,7 @@ def basic(user: str, password: str) -> tuple:
 async def connects(station_id: str, **kwargs) -> bool:
     comm = await communicator_for(station_id, **kwargs)
     connected, _ = await comm.connect()
-    if connected:
-        await comm.disconnect()
+    await comm.disconnect()  # also a refused one: it ends the consumer, as a server would
     return connected
 
 

@@ -23,6 +23,9 @@ async def refused(station_id: str, **kwargs) -> None:
     comm = await communicator_for(station_id, **kwargs)
     connected, _ = await comm.connect()
     assert not connected
+    # As a server would: the refused socket's disconnect ends the consumer
+    # (else its channel-layer read outlives the test's event loop).
+    await comm.disconnect()
 
 
 def records(caplog, level: int) -> list[str]:
