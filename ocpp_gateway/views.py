@@ -8,7 +8,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evpower.api.permissions import IsOperator, has_role
+from evpower.access import Can
+from evpower.api.permissions import Allowed, IsOperator, has_role
 from evpower.errors import DomainError, NotFound
 from evpower.models import Role
 from ocpp16 import schemas
@@ -42,7 +43,7 @@ class SendCommandInput(serializers.Serializer):
 
 
 class SendCommandView(APIView):
-    permission_classes = [IsOperator]
+    permission_classes = [Allowed(Can.COMMAND_STATIONS)]
 
     @extend_schema(
         request=SendCommandInput,
