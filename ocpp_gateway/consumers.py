@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from ocpp.messages import CallError
 
-from ocpp_gateway import housekeeping, metrics, presence
+from ocpp_gateway import housekeeping, live_feed, metrics, presence
 from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClosed
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT, station_group
 from ocpp_gateway.conf import gateway_settings
@@ -67,6 +67,7 @@ def _background_tasks_ensure() -> None:
     """What a process with stations runs beside them (started with the first)."""
     runtime.keep_running("presence-flush", lambda: presence.flush_forever(store_last_seen=_last_seen_store))
     runtime.keep_running("housekeeping", housekeeping.forever)
+    runtime.keep_running("dashboard-watch", live_feed.poll_forever)
 
 
 class _Connection:
@@ -143,6 +144,7 @@ class StationConsumer(AsyncWebsocketConsumer):
         logger.info("Station %s connected from %s:%s", station_id, *client[:2])
         await _best_effort(presence.register(station_id, self.channel_name), "registering presence")
         _background_tasks_ensure()
+        live_feed.station_changed(station.pk)
 
         self.connection = _Connection(self)
         self.cp = CentralSystem(station, self.connection, on_boot=self._after_boot)
@@ -242,6 +244,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             "leaving the group",
         )
         await _best_effort(presence.unregister(self.station.station_id, self.channel_name), "presence")
+        live_feed.station_changed(self.station.pk)
 
     async def _join(self, station) -> None:
         # A new connection replaces the old one, in whichever process it is.
