@@ -69,4 +69,3 @@ class UserAdmin(BaseUserAdmin, BackOfficeAdmin):
             # role: it would let an admin delete admins.
             actions.pop("delete_selected", None)
         return actions
-

@@ -15,7 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from evpower.access import Can, may
 from evpower.admin_kit import (
@@ -164,11 +169,14 @@ class StationForm(forms.ModelForm):
         label=_("New password"),
         required=False,
         strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "new-password"}),
         help_text=_("OCPP security profile 1 (HTTP Basic auth). Empty: unchanged."),
     )
     clear_password = forms.BooleanField(
-        label=_("Clear the password"), required=False, help_text=_("The station connects without one.")
+        label=_("Clear the password"),
+        required=False,
+        help_text=_("The station connects without one."),
+        widget=UnfoldBooleanSwitchWidget,
     )
 
     class Meta:
