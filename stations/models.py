@@ -88,7 +88,7 @@ class Connector(models.Model):
         constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="uniq_connector")]
 
     def __str__(self) -> str:
-        return f"{self.station_id}/{self.connector_id}"
+        return f"{self.station.station_id} / {self.connector_id}"
 
 
 class StatusRecord(models.Model):
@@ -107,6 +107,9 @@ class StatusRecord(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"connector {self.connector_id}: {self.status} ({self.received_at:%Y-%m-%d %H:%M:%S})"
+
 
 class StationEvent(models.Model):
     """History of DiagnosticsStatusNotification and FirmwareStatusNotification."""
@@ -123,6 +126,9 @@ class StationEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.status} ({self.received_at:%Y-%m-%d %H:%M:%S})"
+
 
 class DataTransferRecord(models.Model):
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="data_transfers")
@@ -134,6 +140,9 @@ class DataTransferRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"DataTransfer {self.vendor_id} {self.message_id}".strip()
 
 
 class IdTagStatus(models.TextChoices):
@@ -184,6 +193,10 @@ class MessageLog(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["station_id", "-created_at"], name="msglog_station_time")]
+
+    def __str__(self) -> str:
+        arrow = "→" if self.direction == self.Direction.OUT else "←"
+        return f"{self.station_id} {arrow} {self.message_type} {self.action} {self.unique_id}".strip()
 
 
 # Central-system commands: what stations accepted -----------------------------
@@ -291,6 +304,9 @@ class InstalledChargingProfile(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"profile {self.charging_profile_id} on connector {self.connector_id}"
+
 
 class LocalAuthList(models.Model):
     """A station's local authorisation list: what we want it to hold and what
@@ -306,6 +322,9 @@ class LocalAuthList(models.Model):
     reported_version = models.IntegerField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"local list v{self.version}"
 
 
 class AvailabilityRequest(models.Model):
