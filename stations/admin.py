@@ -832,7 +832,8 @@ class LocalAuthListAdmin(HistoryAdmin):
         )
 
     def has_command_permission(self, request, obj=None) -> bool:
-        return may(request.user, Can.COMMAND_STATIONS)
+        # As in the API: a station's authorisation list is admin's to send.
+        return may(request.user, Can.MANAGE_ID_TAGS)
 
     def _sync(self, request, queryset, update_type):
         outcomes = []

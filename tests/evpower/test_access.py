@@ -98,3 +98,13 @@ def test_sidebar_shows_only_what_the_role_may_open(users):
 
     assert "/admin/evpower/user/" not in operator.get("/admin/").content.decode()
     assert "/admin/evpower/user/" in admin.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_local_lists_are_sent_by_admins_only(users):
+    operator, admin = Client(), Client()
+    operator.force_login(users["operator"])
+    admin.force_login(users["admin"])
+
+    assert 'value="sync_full"' not in operator.get("/admin/stations/localauthlist/").content.decode()
+    assert 'value="sync_full"' in admin.get("/admin/stations/localauthlist/").content.decode()
