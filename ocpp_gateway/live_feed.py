@@ -36,9 +36,10 @@ def station_changed(station_pk: int) -> None:
     if not watched():
         return
     _state.changed.add(station_pk)
-    if not _state.publish_pending:
-        _state.publish_pending = True
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    # A publish scheduled on a loop that has since closed (tests run many) never comes.
+    if not _state.publish_pending or _state.publish_loop is not loop:
+        _state.publish_pending, _state.publish_loop = True, loop
         loop.call_later(PUBLISH_EVERY, lambda: runtime.keep_running("dashboard-publish", _publish))
 
 

@@ -34,6 +34,7 @@ class DashboardWatch:
         self.remote_viewers = False
         self.changed: set[int] = set()
         self.publish_pending = False
+        self.publish_loop: asyncio.AbstractEventLoop | None = None
 
 
 class GatewayRuntime:

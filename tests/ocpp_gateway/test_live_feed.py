@@ -15,8 +15,14 @@ def watch(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.REDIS_URL = ""
     state = runtime.dashboard
+
+    def reset():
+        state.local_viewers, state.remote_viewers = 0, False
+        state.changed, state.publish_pending = set(), False
+
+    reset()  # a live server's viewer may have marked the network watched in Redis
     yield state
-    state.local_viewers, state.remote_viewers, state.changed, state.publish_pending = 0, False, set(), False
+    reset()
 
 
 async def _listener():
