@@ -67,7 +67,7 @@ class Transaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return str(self.transaction_id)
+        return f"Transaction {self.transaction_id}"
 
     @property
     def is_open(self) -> bool:
@@ -106,6 +106,9 @@ class MeterValue(models.Model):
         ordering = ["timestamp", "id"]
         indexes = [models.Index(fields=["transaction", "timestamp"], name="mv_tx_time")]
 
+    def __str__(self) -> str:
+        return f"{self.measurand} {self.value} {self.unit} ({self.timestamp:%Y-%m-%d %H:%M:%S})"
+
 
 class UnmatchedStop(models.Model):
     """A StopTransaction for a transaction id we do not know (or already
@@ -123,6 +126,9 @@ class UnmatchedStop(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Unmatched stop of transaction {self.transaction_id}"
 
 
 class SessionStatus(models.TextChoices):
@@ -187,3 +193,6 @@ class Session(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["station", "connector_id", "status"], name="session_waiting")]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.id_tag}, {self.status})"

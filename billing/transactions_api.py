@@ -12,7 +12,8 @@ from billing import station_status
 from billing.models import MeterValue, Transaction
 from billing.serializers import StationStatusOutput
 from billing.transactions import transaction_close
-from evpower.api.permissions import IsAdmin, IsClient, IsOperator
+from evpower.access import Can
+from evpower.api.permissions import Allowed, IsClient, IsOperator
 from evpower.clock import utcnow
 from evpower.errors import Conflict, NotFound
 
@@ -143,7 +144,7 @@ def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
 class TransactionCloseView(generics.GenericAPIView):
     """`POST /ocpp/transactions/{id}/close` (admin+)."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [Allowed(Can.CLOSE_TRANSACTIONS)]
     serializer_class = TransactionCloseInput
 
     @extend_schema(

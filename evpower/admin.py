@@ -2,8 +2,11 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from evpower.models import Role, User
+from evpower.access import Can, Role, may
+from evpower.admin_kit import BackOfficeAdmin
+from evpower.models import User
 from evpower.services import user_may_manage
 
 # Fields only a superadmin may set: they decide who else is a superuser or
@@ -12,17 +15,20 @@ _SUPERADMIN_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin, BackOfficeAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ("username", "email", "role", "is_active", "date_joined")
     list_filter = ("role", "is_active")
     ordering = ("-date_joined", "-id")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Role", {"fields": ("role",)}))
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Role", {"fields": ("role", "language")}))
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "role", "password1", "password2")}),
     )
 
     def _is_superadmin(self, request) -> bool:
-        return request.user.has_role(Role.SUPERADMIN)
+        return may(request.user, Can.GRANT_PRIVILEGED_ROLES)
 
     def _may_manage(self, request, obj) -> bool:
         if obj is None:

@@ -1,64 +1,21 @@
-import functools
-
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from evpower.access import ROLE_RANK, Role, has_role, role_permissions
 
-class Role(models.TextChoices):
-    CLIENT = "client", "Client"
-    OPERATOR = "operator", "Operator"
-    ADMIN = "admin", "Admin"
-    SUPERADMIN = "superadmin", "Superadmin"
-
-
-ROLE_RANK = {Role.CLIENT: 0, Role.OPERATOR: 1, Role.ADMIN: 2, Role.SUPERADMIN: 3}
-
-_ALL = ("view", "add", "change", "delete")
-# What each role may do in the Django admin (SPEC "Roles"), on top of what the
-# roles below it may; a superadmin is a Django superuser and may do anything.
-# Operators read stations and sessions; admins also manage stations, tariffs,
-# id tags and users (UserAdmin narrows that to clients and operators).
-# Billing records (sessions, transactions, meter values) stay read-only below
-# superadmin: they are history, changed only through the API's services.
-_ROLE_ADMIN_GRANTS = {
-    Role.OPERATOR: {
-        "stations.station": ("view",),
-        "stations.connector": ("view",),
-        "stations.statusrecord": ("view",),
-        "stations.stationevent": ("view",),
-        "stations.protocolviolation": ("view",),
-        "stations.messagelog": ("view",),
-        "stations.idtag": ("view",),
-        "billing.tariff": ("view",),
-        "billing.session": ("view",),
-        "billing.transaction": ("view",),
-        "billing.metervalue": ("view",),
-    },
-    Role.ADMIN: {
-        "stations.station": _ALL,
-        "stations.idtag": _ALL,
-        "billing.tariff": _ALL,
-        "evpower.user": _ALL,
-    },
-}
-
-
-@functools.cache
-def role_permissions(role: str) -> frozenset[str]:
-    """The Django permission names ("stations.view_station") that `role` holds by itself."""
-    perms = set()
-    for granted_role, grants in _ROLE_ADMIN_GRANTS.items():
-        if ROLE_RANK[Role(role)] >= ROLE_RANK[granted_role]:
-            for label, actions in grants.items():
-                app_label, model = label.split(".")
-                perms.update(f"{app_label}.{action}_{model}" for action in actions)
-    return frozenset(perms)
+__all__ = ["ROLE_RANK", "Role", "User", "role_permissions"]
 
 
 class User(AbstractUser):
     """An account; its role decides what it may do (SPEC "Roles")."""
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CLIENT)
+    # The back office's language for this user; empty: the browser's.
+    language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, blank=True, default="", verbose_name=_("language")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -111,4 +68,4 @@ class User(AbstractUser):
 
     def has_role(self, role: str) -> bool:
         """True when this user's role is `role` or above."""
-        return self.is_active and ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+        return has_role(self, role)

@@ -32,6 +32,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
+    # The back office's theme: before django.contrib.admin, whose templates it overrides.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.simple_history",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,22 +49,33 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "simple_history",
     "evpower",
     "stations",
     "billing",
     "ocpp_gateway",
+    "audit",
     "simulator",
 ]
+
+# The audit trail is for reading: restoring an old version would bypass the
+# services (and their checks) that every change goes through.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # English or Russian: the user's own choice, else the browser's.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "evpower.locale.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Who changed a tariff, a station or an id tag (the audit trail).
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Last: turns a login refused by the lockout into the 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -192,7 +208,9 @@ AUTH_PASSWORD_VALIDATORS = [
     )
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # The API speaks UTC whatever the environment says (SPEC: times ISO 8601
 # UTC); the TIME_ZONE variable is the default time zone of stations, in
 # which tariff periods are evaluated.
@@ -320,3 +338,41 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# The back office (django-unfold): branded EVPower, every asset served from
+# our own static files (no CDN), navigation by role (evpower.back_office).
+UNFOLD = {
+    "SITE_TITLE": "EVPower",
+    "SITE_HEADER": "EVPower",
+    "SITE_SUBHEADER": "Back office",
+    "SITE_SYMBOL": "ev_station",
+    "SITE_URL": "/",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "STYLES": ["evpower.back_office.admin_css"],
+    "LANGUAGES": {"action": "evpower.back_office.language_action"},
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "evpower.back_office.favicon_url"},
+    ],
+    "COLORS": {
+        "primary": {
+            "50": "oklch(97.9% .021 166.113)",
+            "100": "oklch(95% .052 163.051)",
+            "200": "oklch(90.5% .093 164.15)",
+            "300": "oklch(84.5% .143 164.978)",
+            "400": "oklch(76.5% .177 163.223)",
+            "500": "oklch(69.6% .17 162.48)",
+            "600": "oklch(59.6% .145 163.225)",
+            "700": "oklch(50.8% .118 165.612)",
+            "800": "oklch(43.2% .095 166.913)",
+            "900": "oklch(37.8% .077 168.94)",
+            "950": "oklch(26.2% .051 172.552)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "evpower.back_office.sidebar_navigation",
+    },
+}

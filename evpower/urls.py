@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from evpower import back_office, locale
 from evpower.api import accounts, health
 from evpower.api.errors import json_404
 from evpower.api.routes import api_path
@@ -12,6 +13,8 @@ handler404 = "evpower.api.errors.json_404"
 handler500 = "evpower.api.errors.json_500"
 
 urlpatterns = [
+    path("", back_office.landing, name="landing"),
+    path("language", locale.language_set, name="language-set"),
     path("admin/", admin.site.urls),
     api_path("health", health.HealthView.as_view(), "health"),
     api_path("auth/token", accounts.TokenView.as_view(), "auth-token"),

@@ -27,7 +27,7 @@ from ocpp16 import schemas, tolerance
 from ocpp16.errors import CallErrorCode, OCPPCallError
 from ocpp16.frames import MESSAGE_TYPE_NAMES, parse_frame
 from ocpp16.times import format_time, parse_meter_values, parse_time
-from ocpp_gateway import metrics
+from ocpp_gateway import live_feed, metrics
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
 from stations import id_tags, reports
@@ -312,6 +312,7 @@ class CentralSystem(ChargePoint):
                 batch=b, station_pk=self.station.pk, payload=payload, timestamp=timestamp, now=now
             )
         )
+        live_feed.station_changed(self.station.pk)
         return {}
 
     @on(Action.authorize)
@@ -339,6 +340,7 @@ class CentralSystem(ChargePoint):
                 now=now,
             )
         )
+        live_feed.station_changed(self.station.pk)
         return {"transactionId": result.transaction_id, "idTagInfo": result.id_tag_info}
 
     @on(Action.meter_values)
@@ -353,6 +355,7 @@ class CentralSystem(ChargePoint):
                 meter_values=meter_values,
             )
         )
+        live_feed.station_changed(self.station.pk)
         return {}
 
     @on(Action.stop_transaction)
@@ -373,6 +376,7 @@ class CentralSystem(ChargePoint):
                 now=now,
             )
         )
+        live_feed.station_changed(self.station.pk)
         return {"idTagInfo": info} if info else {}
 
     @on(Action.data_transfer)

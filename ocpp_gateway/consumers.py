@@ -18,7 +18,7 @@ from channels.utils import await_many_dispatch
 from ocpp.messages import CallError
 
 from evpower import logs
-from ocpp_gateway import housekeeping, metrics, presence
+from ocpp_gateway import housekeeping, live_feed, metrics, presence
 from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClosed
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT, station_group
 from ocpp_gateway.conf import gateway_settings
@@ -72,6 +72,7 @@ def _background_tasks_ensure() -> None:
     """What a process with stations runs beside them (started with the first)."""
     runtime.keep_running("presence-flush", lambda: presence.flush_forever(store_last_seen=_last_seen_store))
     runtime.keep_running("housekeeping", housekeeping.forever)
+    runtime.keep_running("dashboard-watch", live_feed.poll_forever)
 
 
 class _Connection:
@@ -169,6 +170,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             # exhausted Redis connections for a moment).
             self.rejoin_task = asyncio.create_task(self._rejoin_until_reachable())
         _background_tasks_ensure()
+        live_feed.station_changed(station.pk)
 
         self.connection = _Connection(self)
         self.cp = CentralSystem(station, self.connection, on_boot=self._after_boot)
@@ -269,6 +271,7 @@ class StationConsumer(AsyncWebsocketConsumer):
             "leaving the group",
         )
         await _best_effort(presence.unregister(self.station.station_id, self.channel_name), "presence")
+        live_feed.station_changed(self.station.pk)
 
     async def _rejoin_until_reachable(self) -> None:
         delay = 1.0

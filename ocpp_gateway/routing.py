@@ -1,7 +1,10 @@
+from channels.auth import AuthMiddlewareStack
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
 from ocpp_gateway.consumers import StationConsumer
+from ocpp_gateway.dashboard import DashboardConsumer
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):
@@ -13,6 +16,12 @@ class RefuseConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
+    # A browser route: origin checked, signed in by the session cookie. (The
+    # station route below must stay unwrapped: charge points send no Origin.)
+    re_path(
+        r"^live/dashboard$",
+        AllowedHostsOriginValidator(AuthMiddlewareStack(DashboardConsumer.as_asgi())),
+    ),
     re_path(r"^ws/(?P<station_id>[^/]+)/?$", StationConsumer.as_asgi()),
     re_path(r"", RefuseConsumer.as_asgi()),
 ]

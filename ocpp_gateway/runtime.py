@@ -25,9 +25,23 @@ class LocalPresence:
         self.dirty: set[str] = set()
 
 
+class DashboardWatch:
+    """Whether anyone watches the staff dashboard (this process's viewers, or
+    with Redis any process's, polled), and the stations changed since the
+    last update was published."""
+
+    def __init__(self) -> None:
+        self.local_viewers = 0
+        self.remote_viewers = False
+        self.changed: set[int] = set()
+        self.publish_pending = False
+        self.publish_loop: asyncio.AbstractEventLoop | None = None
+
+
 class GatewayRuntime:
     def __init__(self) -> None:
         self.presence = LocalPresence()
+        self.dashboard = DashboardWatch()
         # Redis clients of presence: one sync client, one async client per loop.
         self.redis_sync = None
         self.redis_async: dict[asyncio.AbstractEventLoop, object] = {}

@@ -8,9 +8,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evpower.access import Can
 from evpower.api.errors import ErrorOutput
 from evpower.api.filters import unknown_parameter_check
-from evpower.api.permissions import IsOperator, has_role
+from evpower.api.permissions import Allowed, IsOperator, has_role
 from evpower.errors import DomainError, NotFound
 from evpower.models import Role
 from ocpp16 import schemas
@@ -53,7 +54,7 @@ class CommandErrorOutput(ErrorOutput):
 
 
 class SendCommandView(APIView):
-    permission_classes = [IsOperator]
+    permission_classes = [Allowed(Can.COMMAND_STATIONS)]
 
     @extend_schema(
         # Documented per command by `command_schema.document_send_command`.

@@ -102,7 +102,7 @@ class Connector(models.Model):
         constraints = [models.UniqueConstraint(fields=["station", "connector_id"], name="uniq_connector")]
 
     def __str__(self) -> str:
-        return f"{self.station_id}/{self.connector_id}"
+        return f"{self.station.station_id} / {self.connector_id}"
 
 
 class StatusRecord(models.Model):
@@ -121,6 +121,9 @@ class StatusRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"connector {self.connector_id}: {self.status} ({self.received_at:%Y-%m-%d %H:%M:%S})"
 
 
 class StationEvent(models.Model):
@@ -153,6 +156,9 @@ class StationEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.status} ({self.received_at:%Y-%m-%d %H:%M:%S})"
+
 
 class DataTransferRecord(models.Model):
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="data_transfers")
@@ -164,6 +170,9 @@ class DataTransferRecord(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"DataTransfer {self.vendor_id} {self.message_id}".strip()
 
 
 class ProtocolViolation(models.Model):
@@ -244,6 +253,10 @@ class MessageLog(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["station_id", "-created_at"], name="msglog_station_time")]
+
+    def __str__(self) -> str:
+        arrow = "→" if self.direction == self.Direction.OUT else "←"
+        return f"{self.station_id} {arrow} {self.message_type} {self.action} {self.unique_id}".strip()
 
 
 # Central-system commands: what stations accepted -----------------------------
@@ -351,6 +364,9 @@ class InstalledChargingProfile(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"profile {self.charging_profile_id} on connector {self.connector_id}"
+
 
 class LocalAuthList(models.Model):
     """A station's local authorisation list: what we want it to hold and what
@@ -366,6 +382,9 @@ class LocalAuthList(models.Model):
     reported_version = models.IntegerField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"local list v{self.version}"
 
 
 class AvailabilityRequest(models.Model):

@@ -1,12 +1,13 @@
-"""One permission class per role rule; endpoints state their roles in one line."""
+"""One permission class per role rule; endpoints state their roles in one line.
+
+The rules themselves live in `evpower.access`, which the back office reads too.
+"""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from evpower.models import Role
+from evpower.access import Can, Role, has_role, may
 
-
-def has_role(user, role: str) -> bool:
-    return bool(user and user.is_authenticated and user.has_role(role))
+__all__ = ["Allowed", "has_role"]
 
 
 class _RoleAtLeast(BasePermission):
@@ -48,3 +49,14 @@ class ReadClientWriteAdmin(BasePermission):
     def has_permission(self, request, view) -> bool:
         role = Role.CLIENT if request.method in SAFE_METHODS else Role.ADMIN
         return has_role(request.user, role)
+
+
+def Allowed(capability: Can) -> type[BasePermission]:  # used like a class
+    """A permission class letting through whoever `may` do `capability`."""
+
+    class _Allowed(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            return may(request.user, capability)
+
+    _Allowed.__name__ = f"Allowed_{capability.value}"
+    return _Allowed
