@@ -53,3 +53,31 @@ def _close_async_orm_connections():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_retries_deadlocks():
+    """Live test servers keep writing for a moment after a test (presence, last
+    seen, the writer's last commit) while pytest-django flushes the database:
+    PostgreSQL's TRUNCATE can then deadlock with them and cancels one side. If
+    it cancels the flush, run it again."""
+    import time
+
+    from django.db import OperationalError
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(5):
+            try:
+                return original(self, sql_list)
+            except OperationalError as exc:
+                if "deadlock" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return None
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
