@@ -3,7 +3,7 @@ the message log and the station setup (reservations, charging profiles,
 local lists). Commands really go to the stations (`stations.operations`)."""
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,6 +32,7 @@ from evpower.admin_kit import (
     local_time,
     report_outcomes,
 )
+from evpower.clock import utcnow
 from evpower.errors import DomainError
 from ocpp_gateway.commands import CommandFailed
 from stations import operations
@@ -52,7 +53,7 @@ from stations.models import (
     valid_time_zone,
 )
 from stations.registry import StationInUse, station_delete, station_update
-from stations.reservations import reservation_cancel
+from stations.reservations import reservation_cancel, reservation_create
 from stations.selectors import last_seen, presence_all, presence_of
 
 STATUS_TONE = {
@@ -90,6 +91,20 @@ def _select(choices):
 class ConnectorForm(forms.Form):
     connector_id = forms.IntegerField(
         label=_("Connector"), min_value=1, initial=1, widget=UnfoldAdminTextInputWidget
+    )
+
+
+class ReserveForm(forms.Form):
+    connector_id = forms.IntegerField(
+        label=_("Connector"), min_value=0, initial=1, widget=UnfoldAdminTextInputWidget
+    )
+    id_tag = forms.CharField(label=_("Id tag"), max_length=20, widget=UnfoldAdminTextInputWidget)
+    minutes = forms.IntegerField(
+        label=_("Reserved for (minutes)"),
+        min_value=1,
+        max_value=24 * 60,
+        initial=30,
+        widget=UnfoldAdminTextInputWidget,
     )
 
 
@@ -255,6 +270,7 @@ class StationAdmin(SimpleHistoryAdmin, BackOfficeAdmin):
         "get_configuration",
         "change_configuration",
         "clear_cache",
+        "reserve",
     ]
     actions_detail = ["detail_get_configuration", "detail_change_configuration", "detail_reset_soft"]
 
@@ -548,6 +564,45 @@ class StationAdmin(SimpleHistoryAdmin, BackOfficeAdmin):
             run=lambda form: self._send(
                 request, queryset, "UnlockConnector", {"connectorId": form.cleaned_data["connector_id"]}
             ),
+        )
+
+    @admin.action(description=_("Reserve…"), permissions=["command"])
+    def reserve(self, request, queryset):
+        """ReserveNow through the reservations service: stored, sent, the answer kept."""
+
+        def run(form):
+            data = form.cleaned_data
+            expiry = utcnow() + timedelta(minutes=data["minutes"])
+            outcomes = []
+            for station in queryset:
+                try:
+                    reservation = reservation_create(
+                        actor=request.user,
+                        station=station,
+                        connector_id=data["connector_id"],
+                        id_tag=data["id_tag"],
+                        expiry_date=expiry,
+                    )
+                except CommandFailed as exc:
+                    outcomes.append(operations.outcome_of_failure(station.station_id, exc))
+                except DomainError as exc:
+                    outcomes.append(operations.Outcome(station.station_id, operations.REJECTED, exc.detail))
+                else:
+                    outcomes.append(
+                        operations.outcome_of_reply(
+                            station.station_id, {"status": reservation.station_status}
+                        )
+                    )
+            report_outcomes(request, "ReserveNow", outcomes)
+
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form_class=ReserveForm,
+            title=_("Reserve"),
+            action_name="reserve",
+            run=run,
         )
 
     @admin.action(description=_("Change availability…"), permissions=["command"])

@@ -8,7 +8,7 @@ from ocpp.v16 import call
 
 from billing.models import Session, SessionStatus, Transaction
 from evpower.models import Role
-from stations.models import IdTag, Station
+from stations.models import IdTag, Reservation, Station
 from tests.admin_session import AdminSession, in_thread, messages_of
 from tests.factories import StationFactory, UserFactory
 from tests.station import eventually, now_iso, station_session
@@ -155,3 +155,19 @@ async def test_operator_may_not_close_a_transaction_but_an_admin_may(server):
         closed = await Transaction.objects.aget(pk=tx)
         assert (closed.stop_reason, closed.stopped_at is not None) == ("Lost", True)
         assert cp.received == [] or all(name != "RemoteStopTransaction" for name, _ in cp.received)
+
+
+async def test_reserve_sends_reserve_now_and_keeps_the_reservation(server):
+    browser = await _login(server)
+    async with station_session(server, "CP-RESERVE") as cp:
+        pk = await _pk("CP-RESERVE")
+        form = await in_thread(browser.action, STATIONS, "reserve", [pk])
+        assert 'name="minutes"' in form.text  # the intermediate page, nothing sent yet
+        page = await in_thread(
+            browser.action, STATIONS, "reserve", [pk], connector_id="1", id_tag="DRIVER-7", minutes="15"
+        )
+        sent = await cp.wait_for("ReserveNow")
+        assert (sent["connector_id"], sent["id_tag"]) == (1, "DRIVER-7")
+        reservation = await Reservation.objects.aget(pk=sent["reservation_id"])
+        assert (reservation.status, reservation.id_tag) == ("accepted", "DRIVER-7")
+        assert messages_of(page) == ["CP-RESERVE: ReserveNow accepted — Accepted"]
