@@ -30,6 +30,7 @@ from ocpp16.times import format_time, parse_meter_values, parse_time
 from ocpp_gateway import metrics
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
+from ocpp_gateway.writer import Values
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
 from stations.protocol_violations import protocol_violations_note
@@ -56,6 +57,9 @@ _INVALID_TEXT = re.compile(
     r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
     re.IGNORECASE,
 )
+
+
+_LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
 
 
 def _storable(value):
@@ -234,16 +238,16 @@ class CentralSystem(ChargePoint):
         metrics.messages.labels(direction, message_type, action).inc()
         if kind == 4:
             metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
-        row = MessageLog(
-            station_id=self.station.station_id,
-            direction=direction,
-            message_type=message_type,
-            action=action,
-            unique_id=unique_id,
-            payload=_storable(payload) if unstorable else payload,
-            created_at=utcnow(),
+        row = (
+            self.station.station_id,
+            direction,
+            message_type,
+            action,
+            unique_id,
+            _storable(payload) if unstorable else payload,
+            utcnow(),
         )
-        committer().add_row(row)
+        committer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable
 
     # Calls to the station ----------------------------------------------------
