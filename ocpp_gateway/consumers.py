@@ -7,6 +7,7 @@ import base64
 import binascii
 import logging
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -53,9 +54,28 @@ def basic_credentials(scope) -> tuple[str, str] | None:
     return None
 
 
+# Redis operations a connection makes as it comes and goes (join, presence,
+# leave) run at most this many at once per process: redis-py's pool holds 100
+# connections and fails the next at once (MaxConnectionsError), so a reconnect
+# storm of thousands used to leave most stations out of their command group.
+REDIS_CONCURRENCY = 32
+_redis_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _redis_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _redis_slots.get(loop)
+    if slots is None:
+        slots = _redis_slots[loop] = asyncio.Semaphore(REDIS_CONCURRENCY)
+    return slots
+
+
 async def _best_effort(awaitable, what: str) -> None:
     try:
-        await asyncio.wait_for(awaitable, timeout=5)
+        async with _redis_slot():
+            await asyncio.wait_for(awaitable, timeout=5)
     except Exception:
         metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (channel layer or Redis down?)", what, exc_info=True)
