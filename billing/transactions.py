@@ -8,6 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
+from django.db import connection
+from django.db.models.expressions import RawSQL
+
 from billing.models import MeterValue, Transaction, UnmatchedStop
 from billing.sessions import (
     ENERGY_REGISTER,
@@ -109,10 +112,33 @@ def _energy_wh(sample: dict) -> Decimal | None:
     return value * KWH if sample.get("unit") == "kWh" else value
 
 
+# The columns of meter_rows' tuples (MeterValue's fields, in this order).
+METER_COLUMNS = (
+    "transaction_id",
+    "foreign_transaction_id",
+    "station_id",
+    "connector_id",
+    "timestamp",
+    "measurand",
+    "value",
+    "unit",
+    "phase",
+    "context",
+    "location",
+    "format",
+)
+
+
 def meter_rows(
-    *, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
-) -> tuple[list[MeterValue], tuple[datetime, Decimal] | None]:
-    """MeterValue rows (energy normalised to Wh) and the latest total energy register reading.
+    *,
+    station_pk: int,
+    connector_id: int,
+    transaction_id: int | None,
+    meter_values: list,
+    foreign_transaction_id: int | None = None,
+) -> tuple[list[tuple], tuple[datetime, Decimal] | None]:
+    """MeterValue rows as METER_COLUMNS tuples (energy normalised to Wh) and
+    the latest total energy register reading.
 
     `meter_values` is OCPP's meterValue list with its timestamps already parsed."""
     rows, latest = [], None
@@ -132,18 +158,19 @@ def meter_rows(
             elif unit in ("kvarh",) and measurand.startswith("Energy"):
                 value, unit = _scaled(value), "varh"
             rows.append(
-                MeterValue(
-                    transaction_id=transaction_id,
-                    station_id=station_pk,
-                    connector_id=connector_id,
-                    timestamp=ts,
-                    measurand=measurand,
-                    value=value,
-                    unit=unit,
-                    phase=sample.get("phase", ""),
-                    context=sample.get("context", ""),
-                    location=sample.get("location", ""),
-                    format=sample.get("format", ""),
+                (
+                    transaction_id,
+                    foreign_transaction_id,
+                    station_pk,
+                    connector_id,
+                    ts,
+                    measurand,
+                    value,
+                    unit,
+                    sample.get("phase", ""),
+                    sample.get("context", ""),
+                    sample.get("location", ""),
+                    sample.get("format", ""),
                 )
             )
     return rows, latest
@@ -170,12 +197,11 @@ def meter_values_record(
         station_pk=station_pk,
         connector_id=connector_id,
         transaction_id=None if foreign else transaction_id,
+        foreign_transaction_id=transaction_id if foreign else None,
         meter_values=meter_values,
     )
     for row in rows:
-        if foreign:
-            row.foreign_transaction_id = transaction_id
-        batch.insert(row)
+        batch.insert_values(MeterValue, METER_COLUMNS, row)
     if transaction_id is not None and latest is not None and not foreign:
         batch.state(LiveMeters).note(station_pk=station_pk, transaction_id=transaction_id, latest=latest)
 
@@ -226,9 +252,19 @@ class LiveMeters:
 
 def _live_update(batch, touched: dict) -> None:
     latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
+    advanced = connection.vendor == "postgresql"
+    ids = list(latest)
+    if advanced:
+        # Move every transaction's meter in one statement, and load (below)
+        # only those whose session is live. One array, not a parameter per id:
+        # the same statement text each commit (psycopg parses it once).
+        latest = {tx_id: latest[tx_id] for tx_id in _meters_advance(latest)}
+        if not latest:
+            return
+        ids = RawSQL("SELECT unnest(%s::integer[])", [list(latest)])
     # One query for transactions, stations and sessions: this runs per commit.
     txs = list(
-        Transaction.objects.filter(pk__in=latest, stopped_at__isnull=True)
+        Transaction.objects.filter(pk__in=ids, stopped_at__isnull=True)
         .select_related("station", "session")
         .only(*_LIVE_FIELDS)
     )
@@ -266,11 +302,40 @@ def _live_update(batch, touched: dict) -> None:
         changed_sessions.setdefault(fields, []).append(session)
         if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
             batch.after_commit(partial(commands.limit_stop, station_pk=tx.station_id, transaction_id=tx.pk))
-    rows_update(changed_tx, ["last_meter_wh", "last_meter_at"])
+    if not advanced:
+        rows_update(changed_tx, ["last_meter_wh", "last_meter_at"])
     # Not `status`: an API request may have moved the session meanwhile (stop
     # requested), and this write must not put it back.
     for fields, rows in changed_sessions.items():
         rows_update(rows, list(fields))
+
+
+# The same rules as _live_update's loop: the station's own open transaction,
+# never backwards in time. Arrays keep the statement's text (and psycopg's
+# parsing of it) the same whatever the number of transactions.
+_METERS_ADVANCE = """
+UPDATE billing_transaction AS t SET last_meter_wh = v.wh, last_meter_at = v.ts
+FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS v(id, station_id, ts, wh)
+WHERE t.transaction_id = v.id AND t.station_id = v.station_id AND t.stopped_at IS NULL
+  AND (t.last_meter_at IS NULL OR t.last_meter_at <= v.ts)
+RETURNING t.transaction_id, EXISTS (
+  SELECT 1 FROM billing_session AS s WHERE s.transaction_id = t.transaction_id AND NOT (s.status = ANY(%s))
+)
+"""
+
+
+def _meters_advance(latest: dict) -> list[int]:
+    """Write each transaction's latest meter reading (PostgreSQL, one
+    statement); the ids of those moved whose session is live."""
+    ids, stations, times, whs = [], [], [], []
+    for tx_id, (station_pk, (ts, wh)) in latest.items():
+        ids.append(tx_id)
+        stations.append(station_pk)
+        times.append(ts)
+        whs.append(int(wh))
+    with connection.cursor() as cursor:
+        cursor.execute(_METERS_ADVANCE, [ids, stations, times, whs, [str(s) for s in FINISHED]])
+        return [tx_id for tx_id, live in cursor.fetchall() if live]
 
 
 def transaction_stop(
@@ -315,7 +380,9 @@ def transaction_stop(
             transaction_id=tx.pk,
             meter_values=transaction_data,
         )
-        MeterValue.objects.bulk_create(rows)
+        MeterValue.objects.bulk_create(
+            [MeterValue(**dict(zip(METER_COLUMNS, row, strict=True))) for row in rows]
+        )
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
     tx.stop_reason = reason or "Local"

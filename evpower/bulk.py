@@ -20,16 +20,18 @@ def rows_update(instances: list, field_names: list[str]) -> None:
     table, pk = qn(meta.db_table), qn(meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement for all rows: UPDATE ... FROM (VALUES ...).
+            # One statement for all rows, one array per column: the statement's
+            # text is the same whatever the number of rows, so psycopg parses
+            # it once (a parameter per value would be parsed again each time).
             casts = [meta.pk.db_type(connection)] + [f.db_type(connection) for f in fields]
-            row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+            arrays = ", ".join(f"%s::{cast}[]" for cast in casts)
             columns = ", ".join(["pk"] + [f"c{i}" for i in range(len(fields))])
             assignments = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
             sql = (
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(rows))}) "
+                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) "
                 f"AS v({columns}) WHERE {table}.{pk} = v.pk"
             )
-            cursor.execute(sql, [value for row in rows for value in row])
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
         else:
             assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
             cursor.executemany(

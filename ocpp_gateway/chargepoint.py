@@ -17,7 +17,7 @@ import re
 import uuid
 
 from ocpp.messages import Call, CallError, CallResult
-from ocpp.routing import after, on
+from ocpp.routing import after, create_route_map, on
 from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
@@ -30,12 +30,14 @@ from ocpp16.times import format_time, parse_meter_values, parse_time
 from ocpp_gateway import live_feed, metrics
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
+from ocpp_gateway.writer import Values
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
 from stations.protocol_violations import protocol_violations_note
 from stations.registry import StationRef
 
 logger = logging.getLogger(__name__)
+_OCPP_LOGGER = logging.getLogger("ocpp")
 
 
 class ConnectionClosed(Exception):
@@ -56,6 +58,9 @@ _INVALID_TEXT = re.compile(
     r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
     re.IGNORECASE,
 )
+
+
+_LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
 
 
 def _storable(value):
@@ -81,8 +86,19 @@ def _parsed(parse, value):
 class CentralSystem(ChargePoint):
     """One connected station. `connection` needs `recv()` and `send()`."""
 
+    # Action -> {"_on_action": function, "_after_action": function}, built once
+    # for the class (ChargePoint.__init__ builds one of bound methods per
+    # connection, with the lock and queue of its own `call`, which we do not
+    # use: call_raw): several KiB and a walk over dir(self) per connection.
+    _routes: dict | None = None
+
     def __init__(self, station: StationRef, connection, on_boot=None):
-        super().__init__(station.station_id, connection, response_timeout=gateway_settings.CALL_TIMEOUT)
+        self.id = station.station_id
+        self._connection = connection
+        self._response_timeout = gateway_settings.CALL_TIMEOUT
+        self.logger = _OCPP_LOGGER  # the package's `_send` logs each frame sent with it
+        if CentralSystem._routes is None:
+            CentralSystem._routes = create_route_map(CentralSystem)
         self.station = station
         self._pending: dict[str, asyncio.Future] = {}
         self._pending_action: dict[str, str] = {}
@@ -156,8 +172,8 @@ class CentralSystem(ChargePoint):
                     )
                 raise OCPPCallError(CallErrorCode.NOT_IMPLEMENTED, f"Unknown action {msg.action!r}.")
             payload = self._acceptable(msg)
-            handler = self.route_map[msg.action]["_on_action"]
-            response = await handler(payload)
+            handler = self._routes[msg.action]["_on_action"]
+            response = await handler(self, payload)
             schemas.validate(msg.action, response, response=True)
         except OCPPCallError as error:
             await self._send_error(msg.unique_id, msg.action, error)
@@ -173,9 +189,9 @@ class CentralSystem(ChargePoint):
         text = msg.create_call_result(response).to_json()
         await self._send(text)
         self._log("out", 3, msg.action, msg.unique_id, response, text)
-        after = self.route_map[msg.action].get("_after_action")
+        after = self._routes[msg.action].get("_after_action")
         if after is not None:
-            after(payload)
+            after(self, payload)
 
     def _acceptable(self, msg: Call) -> dict:
         """The payload to handle: as sent if it conforms to the schema; if its
@@ -234,16 +250,16 @@ class CentralSystem(ChargePoint):
         metrics.messages.labels(direction, message_type, action).inc()
         if kind == 4:
             metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
-        row = MessageLog(
-            station_id=self.station.station_id,
-            direction=direction,
-            message_type=message_type,
-            action=action,
-            unique_id=unique_id,
-            payload=_storable(payload) if unstorable else payload,
-            created_at=utcnow(),
+        row = (
+            self.station.station_id,
+            direction,
+            message_type,
+            action,
+            unique_id,
+            _storable(payload) if unstorable else payload,
+            utcnow(),
         )
-        committer().add_row(row)
+        committer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable
 
     # Calls to the station ----------------------------------------------------

@@ -53,10 +53,18 @@ def basic_credentials(scope) -> tuple[str, str] | None:
     return None
 
 
+# Redis operations a connection makes as it comes and goes (join, presence,
+# leave) run at most this many at once per process: channels-redis's pools,
+# like redis-py's default one, fail past their size (MaxConnectionsError), so
+# a reconnect storm of thousands used to leave stations out of their group.
+REDIS_CONCURRENCY = 32
+
+
 async def _best_effort(awaitable, what: str) -> bool:
     """Await a channel-layer or presence step; False (logged) if it failed."""
     try:
-        await asyncio.wait_for(awaitable, timeout=5)
+        async with runtime.redis_slot(REDIS_CONCURRENCY):
+            await asyncio.wait_for(awaitable, timeout=5)
         return True
     except Exception:
         metrics.channel_layer_errors.labels(what).inc()

@@ -47,6 +47,7 @@ class GatewayRuntime:
         self.redis_async: dict[asyncio.AbstractEventLoop, object] = {}
         self._writers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
         self._tasks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task] = {}
+        self._redis_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def committer(self) -> GroupCommitter:
         """The writer of the running event loop (one per process in production)."""
@@ -56,6 +57,15 @@ class GatewayRuntime:
             self._forget_closed_loops()
             writer = self._writers[loop] = GroupCommitter()
         return writer
+
+    def redis_slot(self, size: int) -> asyncio.Semaphore:
+        """This loop's limit on concurrent connection-time Redis operations."""
+        loop = asyncio.get_running_loop()
+        slots = self._redis_slots.get(loop)
+        if slots is None:
+            self._forget_closed_loops()
+            slots = self._redis_slots[loop] = asyncio.Semaphore(size)
+        return slots
 
     def keep_running(self, name: str, start: Callable[[], Coroutine]) -> None:
         """Run the background task `name` on this loop unless it already runs;
@@ -75,6 +85,8 @@ class GatewayRuntime:
             del self._tasks[key]
         for loop in [lp for lp in self.redis_async if lp.is_closed()]:
             del self.redis_async[loop]
+        for loop in [lp for lp in self._redis_slots if lp.is_closed()]:
+            del self._redis_slots[loop]
 
 
 runtime = GatewayRuntime()
