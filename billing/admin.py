@@ -35,7 +35,6 @@ from evpower.admin_kit import (
 )
 from evpower.clock import utcnow
 from evpower.errors import DomainError
-from ocpp_gateway import commands
 from stations import operations
 from stations.admin import station_admin_extend
 
@@ -68,23 +67,9 @@ def duration(start, end) -> str:
     return str(timedelta(seconds=max(seconds, 0)))
 
 
-def error_text(exc: DomainError) -> str:
-    fields = getattr(exc, "fields", None)
-    if fields:
-        return "; ".join(f"{name}: {' '.join(map(str, problems))}" for name, problems in fields.items())
-    return exc.detail
-
-
 def _outcome_of(target: str, call) -> operations.Outcome:
-    try:
-        response = call()
-    except commands.CommandFailed as exc:
-        return operations.outcome_of_failure(target, exc)
-    except DomainError as exc:
-        return operations.Outcome(target, operations.REJECTED, error_text(exc))
-    if response is None:  # a session that had not started: cancelled, nothing sent
-        return operations.Outcome(target, operations.ACCEPTED, _("cancelled before it started"))
-    return operations.outcome_of_reply(target, response)
+    # A session that had not started is cancelled without a message.
+    return operations.outcome_of_call(target, call, nothing_sent=_("cancelled before it started"))
 
 
 @admin.register(Tariff)
@@ -439,7 +424,9 @@ class TransactionAdmin(HistoryAdmin):
                 try:
                     transaction_close_abandoned(transaction_id=tx.pk, reason=form.cleaned_data["reason"])
                 except DomainError as exc:
-                    outcomes.append(operations.Outcome(target, operations.REJECTED, error_text(exc)))
+                    outcomes.append(
+                        operations.Outcome(target, operations.REJECTED, operations.error_text(exc))
+                    )
                 else:
                     outcomes.append(operations.Outcome(target, operations.ACCEPTED, _("closed and billed")))
             report_outcomes(request, _("Close"), outcomes)

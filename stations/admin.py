@@ -33,8 +33,6 @@ from evpower.admin_kit import (
     report_outcomes,
 )
 from evpower.clock import utcnow
-from evpower.errors import DomainError
-from ocpp_gateway.commands import CommandFailed
 from stations import operations
 from stations.local_lists import local_list_sync
 from stations.models import (
@@ -575,7 +573,8 @@ class StationAdmin(SimpleHistoryAdmin, BackOfficeAdmin):
             expiry = utcnow() + timedelta(minutes=data["minutes"])
             outcomes = []
             for station in queryset:
-                try:
+
+                def reserve_one(station=station):
                     reservation = reservation_create(
                         actor=request.user,
                         station=station,
@@ -583,16 +582,9 @@ class StationAdmin(SimpleHistoryAdmin, BackOfficeAdmin):
                         id_tag=data["id_tag"],
                         expiry_date=expiry,
                     )
-                except CommandFailed as exc:
-                    outcomes.append(operations.outcome_of_failure(station.station_id, exc))
-                except DomainError as exc:
-                    outcomes.append(operations.Outcome(station.station_id, operations.REJECTED, exc.detail))
-                else:
-                    outcomes.append(
-                        operations.outcome_of_reply(
-                            station.station_id, {"status": reservation.station_status}
-                        )
-                    )
+                    return {"status": reservation.station_status}
+
+                outcomes.append(operations.outcome_of_call(station.station_id, reserve_one))
             report_outcomes(request, "ReserveNow", outcomes)
 
         return action_form_page(
@@ -840,17 +832,12 @@ class ReservationAdmin(HistoryAdmin):
 
     @admin.action(description=_("Cancel reservation (CancelReservation)"), permissions=["command"])
     def cancel_reservations(self, request, queryset):
-        outcomes = []
-        for reservation in queryset.select_related("station"):
-            target = str(reservation)
-            try:
-                _, response = reservation_cancel(reservation=reservation)
-            except CommandFailed as exc:
-                outcomes.append(operations.outcome_of_failure(target, exc))
-            except DomainError as exc:
-                outcomes.append(operations.Outcome(target, operations.REJECTED, exc.detail))
-            else:
-                outcomes.append(operations.outcome_of_reply(target, response))
+        outcomes = [
+            operations.outcome_of_call(
+                str(reservation), lambda r=reservation: reservation_cancel(reservation=r)[1]
+            )
+            for reservation in queryset.select_related("station")
+        ]
         report_outcomes(request, "CancelReservation", outcomes)
 
 
@@ -907,15 +894,15 @@ class LocalAuthListAdmin(HistoryAdmin):
         return may(request.user, Can.MANAGE_ID_TAGS)
 
     def _sync(self, request, queryset, update_type):
-        outcomes = []
-        for local_list in queryset.select_related("station"):
-            target = local_list.station.station_id
-            try:
-                result = local_list_sync(station=local_list.station, update_type=update_type)
-            except CommandFailed as exc:
-                outcomes.append(operations.outcome_of_failure(target, exc))
-            else:
-                outcomes.append(operations.outcome_of_reply(target, {"status": result.status}))
+        outcomes = [
+            operations.outcome_of_call(
+                local_list.station.station_id,
+                lambda s=local_list.station: {
+                    "status": local_list_sync(station=s, update_type=update_type).status
+                },
+            )
+            for local_list in queryset.select_related("station")
+        ]
         report_outcomes(request, "SendLocalList", outcomes)
 
     @admin.action(description=_("Send the full list (SendLocalList)"), permissions=["command"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 
+from evpower.errors import DomainError
 from ocpp_gateway import commands, presence
 from stations.models import Station
 
@@ -47,6 +48,29 @@ def outcome_of_failure(target: str, exc: commands.CommandFailed) -> Outcome:
     if exc.reason == commands.DISCONNECTED:
         return Outcome(target, TIMEOUT, "disconnected before answering")
     return Outcome(target, TIMEOUT)
+
+
+def error_text(exc: DomainError) -> str:
+    """A refusal's text for staff: its field messages, else its detail."""
+    fields = getattr(exc, "fields", None)
+    if fields:
+        return "; ".join(f"{name}: {' '.join(map(str, problems))}" for name, problems in fields.items())
+    return exc.detail
+
+
+def outcome_of_call(target: str, call: Callable[[], dict | None], *, nothing_sent: str = "") -> Outcome:
+    """The outcome of a service that sends a command (reserve, remote start/stop):
+    the station's reply, its failure, or the service's refusal before sending.
+    A None reply means the service did its work without a message (`nothing_sent`)."""
+    try:
+        response = call()
+    except commands.CommandFailed as exc:
+        return outcome_of_failure(target, exc)
+    except DomainError as exc:
+        return Outcome(target, REJECTED, error_text(exc))
+    if response is None:
+        return Outcome(target, ACCEPTED, nothing_sent)
+    return outcome_of_reply(target, response)
 
 
 def stations_command(
