@@ -20,9 +20,9 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 
 from billing import sessions, tariffs
 from billing.models import MeterValue, Session, SessionStatus, Tariff, Transaction, UnmatchedStop
-from billing.sessions import session_create, session_start, session_stop
+from billing.sessions import KWH, session_create, session_start, session_stop
 from billing.tariff_form import TariffForm, tariff_problems
-from billing.transactions_api import transaction_close_abandoned
+from billing.transactions import transaction_close_abandoned
 from evpower.access import Can, may
 from evpower.admin_kit import (
     BackOfficeAdmin,
@@ -48,7 +48,6 @@ SESSION_TONE = {
     SessionStatus.CANCELLED: "grey",
 }
 RUNNING = (SessionStatus.STARTING, SessionStatus.CHARGING, SessionStatus.STOPPING)
-KWH = Decimal(1000)
 
 
 def money(amount: Decimal | None, currency: str) -> str:

@@ -9,12 +9,12 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from billing.models import MeterValue, Session, SessionStatus, Transaction
+from billing.sessions import KWH
 from billing.transactions import ENERGY_REGISTER
 from ocpp_gateway import presence
 from stations.models import Connector, Station
 
 RUNNING = (SessionStatus.STARTING, SessionStatus.CHARGING, SessionStatus.STOPPING)
-KWH = Decimal(1000)
 
 
 def _iso(value: datetime | None) -> str | None:

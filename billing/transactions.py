@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import connection
+from django.db import transaction as db_transaction
 from django.db.models.expressions import RawSQL
 
 from billing.models import MeterValue, Transaction, UnmatchedStop
@@ -24,16 +25,14 @@ from billing.sessions import (
 )
 from evpower.bulk import rows_update
 from evpower.clock import utcnow
+from evpower.errors import Conflict
+from ocpp16.schemas import MAX_INTEGER
 from ocpp_gateway import commands
 from stations.charging_profiles import tx_profiles_drop
 from stations.id_tags import id_tag_info
 from stations.reservations import reservation_use
 
 logger = logging.getLogger(__name__)
-
-# The largest transaction id we issue (a 32-bit sequence); a station may send
-# any integer, and one beyond this is none of ours.
-MAX_TRANSACTION_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def meter_values_record(
     *, batch, station_pk: int, connector_id: int, transaction_id: int | None, meter_values: list
 ) -> None:
     """Store every sample; the live session is updated once per commit (see LiveMeters)."""
-    foreign = transaction_id is not None and not 0 < transaction_id <= MAX_TRANSACTION_ID
+    foreign = transaction_id is not None and not 0 < transaction_id <= MAX_INTEGER  # beyond: none of our ids
     rows, latest = meter_rows(
         station_pk=station_pk,
         connector_id=connector_id,
@@ -404,3 +403,19 @@ def transaction_close(*, transaction: Transaction, reason: str, now: datetime) -
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason"])
     session_bill(tx=tx, meter_end=tx.meter_stop, ended_at=tx.stopped_at, reason=reason)
     return tx
+
+
+def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
+    """Close an open transaction without a word to the station, billed from
+    its last meter sample. Conflict when it is already closed."""
+    with db_transaction.atomic():
+        # Locked like the gateway's StopTransaction does, so a stop arriving
+        # at the same moment waits and then finds it closed (or the reverse).
+        tx = (
+            Transaction.objects.select_for_update(of=("self",))
+            .select_related("station")
+            .get(pk=transaction_id)
+        )
+        if not tx.is_open:
+            raise Conflict("conflict", "The transaction is already closed.")
+        transaction_close(transaction=tx, reason=reason, now=utcnow())

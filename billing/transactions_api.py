@@ -2,7 +2,6 @@
 one the station abandoned."""
 
 import django_filters
-from django.db import transaction as db_transaction
 from django.db.models import F, Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -11,11 +10,11 @@ from rest_framework.response import Response
 from billing import station_status
 from billing.models import MeterValue, Transaction
 from billing.serializers import StationStatusOutput
-from billing.transactions import transaction_close
+from billing.transactions import transaction_close_abandoned
 from evpower.access import Can
 from evpower.api.permissions import Allowed, IsClient, IsOperator
-from evpower.clock import utcnow
-from evpower.errors import Conflict, NotFound
+from evpower.errors import NotFound
+from ocpp16.schemas import MAX_INTEGER
 
 # Selectors --------------------------------------------------------------------
 
@@ -103,12 +102,11 @@ class TransactionListView(generics.ListAPIView):
 
 # Transaction ids are 32-bit database integers: a larger one cannot exist,
 # and must not reach the database (out of range there is an error, not a miss).
-MAX_TRANSACTION_ID = 2**31 - 1
 
 
 def _transaction_or_404(transaction_id: str) -> Transaction:
     pk = int(transaction_id)
-    tx = transaction_get(transaction_id=pk) if pk <= MAX_TRANSACTION_ID else None
+    tx = transaction_get(transaction_id=pk) if pk <= MAX_INTEGER else None
     if tx is None:
         raise NotFound("not_found", "Unknown transaction.")
     return tx
@@ -123,22 +121,6 @@ class TransactionDetailView(generics.GenericAPIView):
     @extend_schema(responses={200: TransactionDetailOutput, 404: OpenApiResponse(description="Unknown id.")})
     def get(self, request, transaction_id: str):
         return Response(TransactionDetailOutput(_transaction_or_404(transaction_id)).data)
-
-
-def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
-    """Close an open transaction without a word to the station, billed from
-    its last meter sample. Conflict when it is already closed."""
-    with db_transaction.atomic():
-        # Locked like the gateway's StopTransaction does, so a stop arriving
-        # at the same moment waits and then finds it closed (or the reverse).
-        tx = (
-            Transaction.objects.select_for_update(of=("self",))
-            .select_related("station")
-            .get(pk=transaction_id)
-        )
-        if not tx.is_open:
-            raise Conflict("conflict", "The transaction is already closed.")
-        transaction_close(transaction=tx, reason=reason, now=utcnow())
 
 
 class TransactionCloseView(generics.GenericAPIView):

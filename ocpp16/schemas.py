@@ -15,6 +15,9 @@ import ocpp
 
 from ocpp16.errors import CallErrorCode, OCPPCallError
 
+# OCPP 1.6 integers are 32-bit: the largest id, connector or level a schema allows here.
+MAX_INTEGER = 2**31 - 1
+
 _SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
 
 # Lenient on purpose about precision and separators: real stations write

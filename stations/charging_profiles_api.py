@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from evpower.api.permissions import IsOperator
 from evpower.errors import DomainError
+from ocpp16.schemas import MAX_INTEGER
 from stations import charging_profiles
 from stations.models import (
     ChargingProfile,
@@ -14,9 +15,6 @@ from stations.models import (
     RecurrencyKind,
 )
 from stations.selectors import station_or_404
-
-MAX_INT = 2**31 - 1  # OCPP integers are 32-bit
-
 
 # Where a schema complaint about csChargingProfiles belongs among our fields.
 _PROFILE_FIELDS = {
@@ -55,7 +53,10 @@ class ChargingProfileSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # OCPP integers are 32-bit, whatever the database would hold.
-        extra_kwargs = {"charging_profile_id": {"max_value": MAX_INT}, "stack_level": {"max_value": MAX_INT}}
+        extra_kwargs = {
+            "charging_profile_id": {"max_value": MAX_INTEGER},
+            "stack_level": {"max_value": MAX_INTEGER},
+        }
 
     def validate_recurrency_kind(self, value):
         return value or ""
@@ -115,12 +116,14 @@ class InstalledProfileOutput(serializers.ModelSerializer):
 
 
 class ProfileInstallInput(serializers.Serializer):
-    charging_profile_id = serializers.IntegerField(help_text="A stored profile's OCPP id.", max_value=MAX_INT)
-    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    charging_profile_id = serializers.IntegerField(
+        help_text="A stored profile's OCPP id.", max_value=MAX_INTEGER
+    )
+    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INTEGER)
     transaction_id = serializers.IntegerField(
         required=False,
         min_value=0,
-        max_value=MAX_INT,
+        max_value=MAX_INTEGER,
         help_text="For a TxProfile: the transaction it limits.",
     )
 

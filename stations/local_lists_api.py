@@ -13,9 +13,6 @@ from stations.models import (
 )
 from stations.selectors import station_or_404
 
-MAX_INT = 2**31 - 1  # OCPP integers are 32-bit
-
-
 _TAG_STATUSES = ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
 
 

@@ -10,13 +10,12 @@ from rest_framework.views import APIView
 from evpower.api.permissions import IsClient
 from evpower.clock import utcnow
 from evpower.errors import DomainError
+from ocpp16.schemas import MAX_INTEGER
 from stations import reservations
 from stations.models import (
     Reservation,
 )
 from stations.selectors import station_or_404
-
-MAX_INT = 2**31 - 1  # OCPP integers are 32-bit
 
 
 # Inline in the schema: a shared "status" enum component would collide with
@@ -57,7 +56,7 @@ class ReservationCommandOutput(ReservationOutput):
 
 class ReservationCreateInput(serializers.Serializer):
     station_id = serializers.CharField(max_length=48)
-    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INT)
+    connector_id = serializers.IntegerField(min_value=0, max_value=MAX_INTEGER)
     id_tag = serializers.CharField(max_length=20)
     expiry_date = serializers.DateTimeField()
     parent_id_tag = serializers.CharField(max_length=20, required=False, allow_blank=True, allow_null=True)

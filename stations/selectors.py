@@ -2,15 +2,12 @@
 presence, id tags visible to a user."""
 
 from datetime import datetime
-from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
 from evpower.errors import NotFound
 from ocpp_gateway import presence
 from stations.models import Connector, IdTag, Station
-
-KWH = Decimal("1000")
 
 
 def station_list() -> QuerySet[Station]:
