@@ -213,11 +213,7 @@ class StationConsumer(AsyncWebsocketConsumer):
                     logger.warning("Channel layer unreachable; retrying", exc_info=True)
                 await asyncio.sleep(min(failures, 5))
                 if self.station is not None:
-                    # Redis may have come back empty: join the group again.
-                    await _best_effort(self._join(self.station), "rejoining the command group")
-                    await _best_effort(
-                        presence.register(self.station.station_id, self.channel_name), "registering presence"
-                    )
+                    await self._make_reachable()  # Redis may have come back empty
 
     async def dispatch(self, message):
         # Channels closes stale DB connections before every message, through
@@ -285,14 +281,17 @@ class StationConsumer(AsyncWebsocketConsumer):
         delay = 1.0
         while not self.closed:
             await asyncio.sleep(delay)
-            joined = await _best_effort(self._join(self.station), "rejoining the command group")
-            registered = joined and await _best_effort(
-                presence.register(self.station.station_id, self.channel_name), "registering presence"
-            )
-            if registered:
+            if await self._make_reachable():
                 logger.info("%s: reachable for commands again", self.station.station_id)
                 return
             delay = min(delay * 2, 30)
+
+    async def _make_reachable(self) -> bool:
+        """Join the command group and register presence again; True if both worked."""
+        joined = await _best_effort(self._join(self.station), "rejoining the command group")
+        return joined and await _best_effort(
+            presence.register(self.station.station_id, self.channel_name), "registering presence"
+        )
 
     async def _join(self, station) -> None:
         # A new connection replaces the old one, in whichever process it is.

@@ -57,11 +57,7 @@ async def _publish() -> None:
 
 
 def _redis() -> aredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = runtime.redis_async.get(loop)
-    if client is None:
-        client = runtime.redis_async[loop] = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return client
+    return runtime.redis()
 
 
 async def viewer_joined() -> None:

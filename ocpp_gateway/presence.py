@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 HASH_KEY = "evpower:presence"
-PRESENCE_REDIS_CONNECTIONS = 50
 PROCESS_KEY = "evpower:process:{}"
 
 
@@ -45,17 +44,7 @@ def _redis_sync() -> redis.Redis:
 
 
 def _redis_async() -> aredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = runtime.redis_async.get(loop)
-    if client is None:
-        # A blocking pool: in a reconnect storm thousands of stations register
-        # at once, and a request must wait for a connection, not fail (the
-        # default pool raises MaxConnectionsError past its size).
-        pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, max_connections=PRESENCE_REDIS_CONNECTIONS, timeout=10, socket_timeout=5
-        )
-        client = runtime.redis_async[loop] = aredis.Redis(connection_pool=pool)
-    return client
+    return runtime.redis()
 
 
 def _entry_json(entry: dict) -> str:

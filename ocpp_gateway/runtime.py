@@ -11,9 +11,15 @@ import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 
+import redis.asyncio as aredis
+from django.conf import settings
+
 from ocpp_gateway.writer import GroupCommitter
 
 logger = logging.getLogger(__name__)
+
+# Async Redis connections per process and event loop (presence, dashboard).
+REDIS_CONNECTIONS = 50
 
 
 class LocalPresence:
@@ -48,6 +54,21 @@ class GatewayRuntime:
         self._writers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
         self._tasks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task] = {}
         self._redis_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def redis(self) -> aredis.Redis:
+        """This loop's async Redis client (presence, the dashboard's watch key).
+
+        A blocking pool: in a reconnect storm thousands of stations register at
+        once, and a call must wait for a connection, not fail (the default pool
+        raises MaxConnectionsError past its size)."""
+        loop = asyncio.get_running_loop()
+        client = self.redis_async.get(loop)
+        if client is None:
+            pool = aredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=10, socket_timeout=5
+            )
+            client = self.redis_async[loop] = aredis.Redis(connection_pool=pool)
+        return client
 
     def committer(self) -> GroupCommitter:
         """The writer of the running event loop (one per process in production)."""

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from ocpp_gateway import presence
+from ocpp_gateway.runtime import REDIS_CONNECTIONS
 from tests.station import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +40,6 @@ async def test_a_station_whose_registration_failed_is_registered_again(
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="the presence pool is Redis's (REDIS_URL unset)")
 async def test_presence_calls_beyond_the_pool_size_wait_for_a_connection():
-    many = presence.PRESENCE_REDIS_CONNECTIONS * 6
+    many = REDIS_CONNECTIONS * 6
     results = await asyncio.gather(*(presence.is_connected(f"CP-NONE-{n}") for n in range(many)))
     assert results == [False] * many
