@@ -7,14 +7,27 @@ from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+# Pages for people; every other path is the API, which answers in English
+# whatever the client's Accept-Language (integrators match on its texts).
+PAGES_FOR_PEOPLE = ("/admin/", "/dashboard", "/language")
+
+
+def for_people(path: str) -> bool:
+    return path == "/" or path.startswith(PAGES_FOR_PEOPLE)
+
 
 class UserLanguageMiddleware:
-    """After LocaleMiddleware and authentication: a user's saved language wins."""
+    """After LocaleMiddleware and authentication: the API in English; on the
+    back office a user's saved language wins."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not for_people(request.path):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return self.get_response(request)
         user = getattr(request, "user", None)
         language = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
         if language:

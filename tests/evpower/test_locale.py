@@ -33,3 +33,15 @@ def test_language_switch_refuses_a_foreign_next(users):
 
     assert response["Location"] == "/"
     assert response.cookies["django_language"].value == "ru"
+
+
+def test_the_api_answers_in_english_whatever_the_client_language(users):
+    users["operator"].language = "ru"
+    users["operator"].save(update_fields=["language"])
+    client = Client(headers={"accept-language": "ru"})
+    client.force_login(users["operator"])
+
+    response = client.get("/ocpp/sessions/999")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "Not found."}
