@@ -27,14 +27,13 @@ Known quirks, each seen on real chargers:
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from ocpp16 import schemas
+from ocpp16.times import format_time
 
-LENIENT = "lenient"
-STRICT = "strict"
-POLICIES = (LENIENT, STRICT)
+LENIENT = "lenient"  # the policy that takes known quirks (the other: "strict")
 
 # Longest text taken past a schema's maxLength (what the columns hold). Longer
 # is not a vendor's long serial number but junk.
@@ -216,7 +215,7 @@ def _quirk(action: str, fault: _Fault, received_at: datetime):
         detail = f"{fault.name!r} is not defined here; ignored"
         return Violation(Quirk.EXTRA_PROPERTY, _field(path, fault.name), detail), _deleter(path, fault.name)
     if fault.rule == "required" and action == "StartTransaction" and path == () and fault.name == "timestamp":
-        stamp = received_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = format_time(received_at)
         detail = "no timestamp; the time the frame was received is used"
         return Violation(Quirk.MISSING_TIMESTAMP, "timestamp", detail), _setter(("timestamp",), stamp)
     if fault.rule == "format" and schemas.DATE_TIME.match(value):
