@@ -2,17 +2,36 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpower.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from evpower import daphne_patches  # noqa: E402
+from evpower import daphne_patches, middleware  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_patches.apply()
+
+
+class _ASGIHandler(ASGIHandler):
+    """Django's, with Django's middleware replaced by its twins that run on
+    the event loop (`evpower.middleware`): an API request does not queue for
+    Django's one sync thread once per middleware hook."""
+
+    def load_middleware(self, is_async=False):
+        configured = settings.MIDDLEWARE
+        settings.MIDDLEWARE = middleware.for_asgi(configured)
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = configured
+
+
+django_asgi_app = _ASGIHandler()
 
 # Charge points send no Origin header, so the station route is deliberately
 # not wrapped in AllowedHostsOriginValidator (keep that for browser routes).

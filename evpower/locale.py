@@ -1,6 +1,7 @@
 """English or Russian: a signed-in user's own choice, else the browser's
 (Django's LocaleMiddleware: the language cookie, then Accept-Language)."""
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import translation
@@ -18,22 +19,44 @@ def for_people(path: str) -> bool:
 
 class UserLanguageMiddleware:
     """After LocaleMiddleware and authentication: the API in English; on the
-    back office a user's saved language wins."""
+    back office a user's saved language wins. Sync and async (an API request
+    under ASGI must not pass through Django's sync thread for this)."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not for_people(request.path):
-            translation.activate(settings.LANGUAGE_CODE)
-            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
-            return self.get_response(request)
-        user = getattr(request, "user", None)
-        language = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
-        if language:
-            translation.activate(language)
-            request.LANGUAGE_CODE = language
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        if for_people(request.path):
+            _activate(request, _saved_language(request))
+        else:
+            _activate(request, settings.LANGUAGE_CODE)
         return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if for_people(request.path):
+            # On the sync thread, where the page's own view reads the same (cached) user.
+            _activate(request, await sync_to_async(_saved_language)(request))
+        else:
+            _activate(request, settings.LANGUAGE_CODE)
+        return await self.get_response(request)
+
+
+def _saved_language(request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    return getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+
+
+def _activate(request: HttpRequest, language: str) -> None:
+    if language:
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
 
 
 @require_POST

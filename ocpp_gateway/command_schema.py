@@ -1,20 +1,16 @@
 """The OpenAPI documentation of `POST /ocpp/send_command`: one request schema
-per central-system command, its `payload` the OCPP 1.6 request schema the
-`ocpp` package ships (the one every payload is validated against), chosen by
-`command` (a `oneOf` with a discriminator). A drf-spectacular postprocessing
-hook, because the schemas are JSON Schema documents, not serializers."""
+per central-system command, its `payload` the OCPP 1.6 request schema as
+`ocpp16.schemas` applies it (the one every payload is validated against),
+chosen by `command` (a `oneOf` with a discriminator). A drf-spectacular
+postprocessing hook, because the schemas are JSON Schema documents, not
+serializers."""
 
 import copy
 import functools
-import json
-from pathlib import Path
 
-import ocpp
-
-from ocpp16.schemas import CENTRAL_ACTIONS
+from ocpp16 import schemas
 
 SEND_COMMAND_PATH = "/ocpp/send_command"
-_SCHEMA_DIR = Path(ocpp.__file__).parent / "v16" / "schemas"
 # Draft-04 keywords that an OpenAPI 3.0 schema object does not have.
 _NOT_OPENAPI = {"$schema", "$id", "id", "javaType", "additionalItems", "definitions"}
 
@@ -43,8 +39,7 @@ def _openapi(node):
 @functools.cache
 def payload_schema(action: str) -> dict:
     """The OCPP 1.6 request schema of `action`, as an OpenAPI schema object."""
-    schema = json.loads((_SCHEMA_DIR / f"{action}.json").read_text(encoding="utf-8-sig"))
-    schema = _openapi(schema)
+    schema = _openapi(schemas.schema(action))  # a copy: the cached schema stays as it is
     schema["description"] = f"The {action} request payload (OCPP 1.6, camelCase), sent as given."
     return schema
 
@@ -70,7 +65,7 @@ def document_send_command(result: dict, generator, request, public) -> dict:
         return result
     components = result.setdefault("components", {}).setdefault("schemas", {})
     refs = {}
-    for action in CENTRAL_ACTIONS:
+    for action in schemas.CENTRAL_ACTIONS:
         components[component_name(action)] = command_component(action)
         refs[action] = f"#/components/schemas/{component_name(action)}"
     body = {

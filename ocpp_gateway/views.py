@@ -1,14 +1,18 @@
 """Gateway endpoints: live connections and commands to stations."""
 
+from asgiref.sync import sync_to_async
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import generics, serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evpower.access import Can
+from evpower.api.async_views import AsyncAPIView
+from evpower.api.authentication import CachedTokenAuthentication
 from evpower.api.errors import ErrorOutput
 from evpower.api.filters import unknown_parameter_check
 from evpower.api.permissions import Allowed, IsOperator, has_role
@@ -53,7 +57,17 @@ class CommandErrorOutput(ErrorOutput):
     error_description = serializers.CharField(help_text="The station's error text.")
 
 
-class SendCommandView(APIView):
+def _command_target(station_id: str) -> tuple[Station | None, bool]:
+    """The station (None if unknown) and whether some process holds its socket
+    now: one short visit to the sync thread (the database, live presence)."""
+    station = Station.objects.filter(station_id=station_id).only("pk", "station_id").first()
+    return station, station is not None and presence.connection_get(station_id) is not None
+
+
+class SendCommandView(AsyncAPIView):
+    """Answered on the event loop: the wait for the station's reply holds no thread."""
+
+    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
     permission_classes = [Allowed(Can.COMMAND_STATIONS)]
 
     @extend_schema(
@@ -84,7 +98,7 @@ class SendCommandView(APIView):
             ),
         },
     )
-    def post(self, request):
+    async def post(self, request):
         data = SendCommandInput(data=request.data)
         data.is_valid(raise_exception=True)
         action, payload = data.validated_data["command"], data.validated_data["payload"]
@@ -101,10 +115,12 @@ class SendCommandView(APIView):
                 f"{exc.code}: {exc.description}",
                 {"fields": {"payload": [exc.description]}},
             ) from exc
-        station = Station.objects.filter(station_id=data.validated_data["station_id"]).first()
+        station, connected = await sync_to_async(_command_target)(data.validated_data["station_id"])
         if station is None:
             raise NotFound("not_found", "Unknown station.")
-        response = commands.station_command(station=station, action=action, payload=payload)
+        if not connected:
+            raise commands.CommandFailed(commands.NOT_CONNECTED)
+        response = await commands.command_send(station=station, action=action, payload=payload)
         return Response(
             {
                 "status": response.get("status", "Accepted") if isinstance(response, dict) else "Accepted",

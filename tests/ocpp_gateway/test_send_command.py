@@ -260,3 +260,83 @@ async def test_only_operators_send_commands(server, live_token, role, status):
     key = await sync_to_async(live_token)(role) if role else None
     response = await post(server, key, {"station_id": "X", "command": "Reset", "payload": {"type": "Soft"}})
     assert response.status_code == status
+
+
+# Answered on the event loop: a command waiting for its station holds no thread ---------
+
+
+async def test_sync_requests_are_answered_while_a_command_waits(server, live_token):
+    """The wait for the station's reply is on the event loop: Django's one sync
+    thread (every sync view) stays free meanwhile."""
+    key = await sync_to_async(live_token)()
+    async with station_session(server, "CP-WAIT") as station:
+        await station.wait_for("GetConfiguration")
+        station.behaviour["DataTransfer.delay"] = 3
+        body = {"station_id": "CP-WAIT", "command": "DataTransfer", "payload": {"vendorId": "v"}}
+        command = asyncio.create_task(post(server, key, body))
+        await station.wait_for("DataTransfer")  # the CALL is out; the reply takes 3 s
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stations = await http(server, "GET", "/ocpp/stations", key)  # a sync DRF view
+        me = await http(server, "GET", "/auth/me", key)
+        answered_in = loop.time() - started
+        assert not command.done()
+        response = await command
+    assert stations.status_code == 200 and me.status_code == 200
+    assert answered_in < 2
+    assert response.status_code == 200
+
+
+async def test_commands_to_different_stations_wait_side_by_side(server, live_token):
+    key = await sync_to_async(live_token)()
+    names = ["CP-PAR-1", "CP-PAR-2", "CP-PAR-3"]
+    async with (
+        station_session(server, names[0]) as one,
+        station_session(server, names[1]) as two,
+        station_session(server, names[2]) as three,
+    ):
+        for station in (one, two, three):
+            await station.wait_for("GetConfiguration")
+            station.behaviour["DataTransfer.delay"] = 1.5
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        responses = await asyncio.gather(
+            *(
+                post(server, key, {"station_id": n, "command": "DataTransfer", "payload": {"vendorId": "v"}})
+                for n in names
+            )
+        )
+        took = loop.time() - started
+    assert [r.status_code for r in responses] == [200] * 3
+    assert took < 3  # one after another would be 4.5 s
+
+
+async def test_answers_carry_the_same_headers_as_every_api_answer(server, live_token):
+    """The middleware that runs on the event loop under ASGI still sets what Django's does."""
+    key = await sync_to_async(live_token)()
+    await sync_to_async(StationFactory)(station_id="CP-HEADERS")
+    command = await post(
+        server, key, {"station_id": "CP-HEADERS", "command": "Reset", "payload": {"type": "Soft"}}
+    )
+    other = await http(server, "GET", "/ocpp/stations/CP-HEADERS", key)
+    assert command.status_code == 409 and other.status_code == 200
+    for name in (
+        "Content-Type",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Content-Language",
+    ):
+        assert command.headers.get(name) == other.headers.get(name), name
+    assert command.headers["Content-Type"] == "application/json"
+    assert set(command.headers["Vary"].split(", ")) == set(other.headers["Vary"].split(", "))
+
+
+async def test_a_bad_token_is_401_with_its_challenge(server):
+    response = await post(
+        server, "not-a-token", {"station_id": "X", "command": "Reset", "payload": {"type": "Soft"}}
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
+    assert response.json()["error"] == "authentication_failed"

@@ -3,17 +3,14 @@ commands with its OCPP 1.6 request schema, keyed by `command`, and every
 error it answers."""
 
 import json
-from pathlib import Path
 
-import ocpp
 import pytest
 from rest_framework.test import APIClient
 
+from ocpp16 import schemas
 from ocpp16.schemas import CENTRAL_ACTIONS
 
 pytestmark = pytest.mark.django_db
-
-OCPP_SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +38,40 @@ def test_request_is_a_one_of_the_nineteen_commands_keyed_by_command(schema):
         assert command["required"] == ["station_id", "command", "payload"]
 
 
-@pytest.mark.parametrize("action", CENTRAL_ACTIONS)
-def test_each_payload_is_the_ocpp_request_schema(schema, action):
+def _payload(schema: dict, action: str) -> dict:
     mapping = schema["paths"]["/ocpp/send_command"]["post"]["requestBody"]["content"]["application/json"]
-    payload = _resolve(schema, mapping["schema"]["discriminator"]["mapping"][action])["properties"]["payload"]
-    ocpp_schema = json.loads((OCPP_SCHEMAS / f"{action}.json").read_text(encoding="utf-8-sig"))
+    return _resolve(schema, mapping["schema"]["discriminator"]["mapping"][action])["properties"]["payload"]
+
+
+@pytest.mark.parametrize("action", CENTRAL_ACTIONS)
+def test_each_payload_is_the_schema_payloads_are_validated_against(schema, action):
+    payload = _payload(schema, action)
+    ocpp_schema = schemas.schema(action)
 
     assert payload["properties"] == ocpp_schema["properties"]
     assert payload.get("required") == ocpp_schema.get("required")
     assert payload["additionalProperties"] is False
+
+
+def test_charging_rates_are_documented_without_the_multiple_of_that_is_not_enforced(schema):
+    # 21.4 A is a valid limit; OCPP's multipleOf 0.1 would refuse it in binary floats.
+    assert "multipleOf" not in json.dumps(_payload(schema, "SetChargingProfile"))
+    schemas.validate(
+        "SetChargingProfile",
+        {
+            "connectorId": 1,
+            "csChargingProfiles": {
+                "chargingProfileId": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 21.4}],
+                },
+            },
+        },
+    )
 
 
 def test_reset_payload_lists_its_types(schema):

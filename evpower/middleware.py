@@ -1,0 +1,141 @@
+"""Django's own middleware, without a trip to the sync thread per hook.
+
+Under ASGI Django runs every `process_request` and `process_response` of a
+`MiddlewareMixin` middleware through `sync_to_async` on its one sync thread:
+with the eight below that is about sixteen trips per request, each a wait for
+the thread and the GIL while the event loop is busy with stations (measured:
+2 ms per API request idle, 10-17 ms under MeterValues load). Their hooks only
+read and write headers and cookies and set up lazy objects (user, session,
+messages), so here they run where the request is, on the event loop. What
+does I/O still goes to the sync thread: saving a session that changed, storing
+messages that were read or added, and the CSRF check of a view that is not
+exempt (API views are).
+
+WhiteNoise's middleware is sync only, which under ASGI put the rest of the
+chain and every view on the sync thread; `StaticFilesMiddleware` is the same,
+sync and async.
+
+`settings.MIDDLEWARE` names Django's classes (Django's deploy checks look for
+those names); the ASGI entry point (`evpower.asgi`) loads their twins here,
+`for_asgi`. Under WSGI and the test client (sync mode) nothing changes.
+"""
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, locale, security
+from whitenoise.middleware import WhiteNoiseMiddleware
+
+
+class _HooksOnLoop:
+    """Async mode of a MiddlewareMixin whose hooks do no I/O, unless
+    `response_needs_thread` says this response's `process_response` does."""
+
+    def response_needs_thread(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if not hasattr(self, "process_response"):
+            return response
+        if self.response_needs_thread(request, response):
+            return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+        return self.process_response(request, response)
+
+
+class SecurityMiddleware(_HooksOnLoop, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(_HooksOnLoop, sessions.SessionMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class LocaleMiddleware(_HooksOnLoop, locale.LocaleMiddleware):
+    pass
+
+
+class CommonMiddleware(_HooksOnLoop, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_HooksOnLoop, csrf.CsrfViewMiddleware):
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            # Django adapts a sync process_view to the sync thread in async mode.
+            self.process_view = self._process_view_async
+
+    async def _process_view_async(self, request, callback, callback_args, callback_kwargs):
+        if getattr(callback, "csrf_exempt", False):
+            return None
+        return await sync_to_async(super().process_view, thread_sensitive=True)(
+            request, callback, callback_args, callback_kwargs
+        )
+
+
+class AuthenticationMiddleware(_HooksOnLoop, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_HooksOnLoop, messages.MessageMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class XFrameOptionsMiddleware(_HooksOnLoop, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise's middleware, sync and async: a static file is looked up in
+    memory (with autorefresh on disk, as WhiteNoise does) and served at once;
+    any other request goes on untouched."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response=None, **kwargs):
+        super().__init__(get_response, **kwargs)
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request):
+        if self.autorefresh:
+            static_file = self.find_file(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return self.serve(static_file, request)
+        return await self.get_response(request)
+
+
+_TWINS = {
+    "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
+    "whitenoise.middleware.WhiteNoiseMiddleware": StaticFilesMiddleware,
+    "django.contrib.sessions.middleware.SessionMiddleware": SessionMiddleware,
+    "django.middleware.locale.LocaleMiddleware": LocaleMiddleware,
+    "django.middleware.common.CommonMiddleware": CommonMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": CsrfViewMiddleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": AuthenticationMiddleware,
+    "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+}
+
+
+def for_asgi(paths: list[str]) -> list[str]:
+    """`settings.MIDDLEWARE` with each of Django's classes replaced by its twin here."""
+    return [f"{__name__}.{_TWINS[path].__name__}" if path in _TWINS else path for path in paths]

@@ -1,0 +1,91 @@
+"""Under ASGI `POST /ocpp/send_command` runs on the event loop: besides
+Django's own request signals it visits a thread once (the station and its
+presence), not once per middleware hook, and never for the wait."""
+
+import json
+
+import pytest
+from asgiref.sync import SyncToAsync
+from channels.testing import HttpCommunicator
+from rest_framework.authtoken.models import Token
+
+from evpower.asgi import django_asgi_app
+from evpower.models import Role
+from ocpp_gateway import commands, presence
+from tests.factories import StationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def thread_visits(monkeypatch):
+    """The functions run through `sync_to_async` during the test, by name."""
+    visits = []
+    call = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        visits.append(getattr(self.func, "__name__", repr(self.func)))
+        return await call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    return visits
+
+
+@pytest.fixture
+def station_answers(monkeypatch):
+    """The station CP-T is connected and answers every command `Accepted`."""
+    StationFactory(station_id="CP-T")
+    waits = []
+
+    async def command_send(*, station, action, payload, timeout=None):
+        waits.append(action)
+        return {"status": "Accepted"}
+
+    monkeypatch.setattr(presence, "connection_get", lambda station_id: {"station_id": station_id})
+    monkeypatch.setattr(commands, "command_send", command_send)
+    return waits
+
+
+@pytest.fixture
+def token() -> str:
+    return Token.objects.create(user=UserFactory(role=Role.OPERATOR)).key
+
+
+async def _send(token: str, body: dict) -> dict:
+    content = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        (b"authorization", f"Token {token}".encode()),
+    ]
+    communicator = HttpCommunicator(django_asgi_app, "POST", "/ocpp/send_command", content, headers)
+    return await communicator.get_response(timeout=10)
+
+
+async def test_a_command_visits_a_thread_only_for_the_station(token, thread_visits, station_answers):
+    body = {"station_id": "CP-T", "command": "Reset", "payload": {"type": "Soft"}}
+    first = await _send(token, body)  # looks the token up
+    thread_visits.clear()
+
+    response = await _send(token, body)
+
+    assert first["status"] == response["status"] == 200
+    assert json.loads(response["body"]) == {"status": "Accepted", "response": {"status": "Accepted"}}
+    assert station_answers == ["Reset", "Reset"]
+    # Django's request_started receivers, our one look-up; after the answer,
+    # Django's response.close (request_finished), if it ran yet.
+    assert thread_visits[:2] == ["sync_send", "_command_target"]
+    assert set(thread_visits) <= {"sync_send", "_command_target", "close"}
+
+
+async def test_refusals_before_the_station_visit_no_thread_of_ours(token, thread_visits, station_answers):
+    await _send(token, {"station_id": "CP-T", "command": "Reset", "payload": {"type": "Soft"}})
+    thread_visits.clear()
+
+    response = await _send(token, {"station_id": "CP-T", "command": "Reset", "payload": {"type": "Sideways"}})
+
+    assert response["status"] == 400
+    assert json.loads(response["body"])["error"] == "invalid_payload"
+    # Only Django's request signals and its log line of a 4xx: the cached
+    # token is checked, the payload validated, on the event loop.
+    assert set(thread_visits) <= {"sync_send", "log_response", "close"}, thread_visits
