@@ -281,7 +281,9 @@ class Worker:
 
         async def beat(station: Station) -> None:
             nonlocal failures
-            await asyncio.sleep(random.uniform(0, min(interval, seconds)))
+            # A fleet beats at random phases: with an interval longer than the
+            # hold, only some stations beat in it (as many as in a real fleet).
+            await asyncio.sleep(min(random.uniform(0, interval), end - time.monotonic() + 0.01))
             while time.monotonic() < end:
                 t0 = time.monotonic()
                 try:
@@ -290,7 +292,7 @@ class Worker:
                 except Exception:
                     failures += 1
                     return
-                await asyncio.sleep(interval)
+                await asyncio.sleep(min(interval, end - time.monotonic() + 0.01))
 
         await asyncio.gather(*(beat(s) for s in self.stations))
         return {
@@ -362,7 +364,7 @@ class Worker:
         (retrying every `min_delay`..`max_delay` s) and boot it again.
         Answers the time.time() each one was booted again, and why attempts
         failed (by kind)."""
-        booted, failures, attempts, kinds = [], 0, 0, Counter()
+        booted, opened, failures, attempts, kinds = [], [], 0, 0, Counter()
 
         async def one(station: Station) -> None:
             nonlocal failures, attempts
@@ -373,6 +375,7 @@ class Worker:
                     attempts += 1
                     try:
                         await station.open(timeout=max(0.1, min(10, deadline - time.time())))
+                        opened.append(time.time())
                         if await station.boot() == "Accepted":
                             booted.append(station.booted_at)
                             return
@@ -384,7 +387,13 @@ class Worker:
                 failures += 1
 
         await asyncio.gather(*(one(s) for s in self.stations))
-        return {"booted": booted, "failures": failures, "attempts": attempts, "failure_kinds": dict(kinds)}
+        return {
+            "booted": booted,
+            "opened": opened,
+            "failures": failures,
+            "attempts": attempts,
+            "failure_kinds": dict(kinds),
+        }
 
     async def op_close(self) -> dict:
         await asyncio.gather(*(s.close() for s in self.stations), return_exceptions=True)

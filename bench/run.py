@@ -159,6 +159,7 @@ class System:
     procs: list = field(default_factory=list)
     log_dir: Path = None
     extra_args: list = field(default_factory=list)  # appended to the server command
+    stations: int = 0  # of the configuration being measured (names profiles)
 
     def __post_init__(self):
         self.ports = [free_port() for _ in range(self.processes)]
@@ -233,6 +234,34 @@ class System:
 
     def ws_url(self, index: int, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.ports[index % self.processes]}/ws/{station_id}"
+
+
+class Profiler:
+    """py-spy recording every server process of a system during one phase
+    (`--profile DIR`): a flame graph and the raw stacks per process."""
+
+    def __init__(self, system: System, directory: str | None, phase: str):
+        self.procs = []
+        if not directory:
+            return
+        spy = Path(PY).with_name("py-spy")
+        for i, proc in enumerate(system.procs):
+            name = f"{system.label.replace(' ', '_')}-{i}-{system.stations}-{phase}"
+            for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
+                command = [str(spy), "record", "--pid", str(proc.pid), "--nonblocking", "--rate", "50"]
+                command += ["--format", fmt, "-o", str(Path(directory) / f"{name}.{suffix}")]
+                self.procs.append(
+                    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 # Uvicorn as a station gateway needs (see bench/README.md, "Uvicorn"):
@@ -459,6 +488,7 @@ class Plan:
     connect_rate: float = 0  # new connections per second, all processes (0: no pacing)
     sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
     storm_seconds: float | None = None
+    profile: str | None = None  # directory for py-spy recordings of connect and storm
 
     @property
     def meters(self) -> bool:
@@ -473,6 +503,7 @@ def measure(system: System, clients: Clients, plan: Plan, token, database_url) -
     out = {"system": system.label, "stations": stations, "processes": system.processes}
     out["phases"] = ["connect", *plan.phases]
     out["workers"] = len(clients.pipes)
+    system.stations = stations
     out["ready_s"] = system.start()
     out["server_nofile"] = system.nofile()
     time.sleep(0.5)
@@ -514,6 +545,7 @@ def _connect(system: System, clients: Clients, plan: Plan, ids: list[str], out: 
     """Connect, boot, status (and StartTransaction when MeterValues follow)."""
     workers = len(clients.pipes)
     cpu0, client0, tcp0 = system.cpu(), clients.cpu(), tcp_counters()
+    profiler = Profiler(system, plan.profile, "connect")
     res = clients.ask(
         "connect",
         _station_specs(system, plan, ids, workers),
@@ -528,6 +560,7 @@ def _connect(system: System, clients: Clients, plan: Plan, ids: list[str], out: 
     out["connect_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
     out["connect_failures"] = merged(res, "failures")[:3]
     out["connect_failure_kinds"] = counts_merged(res, "failure_kinds")
+    profiler.stop()
     out["connect_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
     out["connect_client_cpu_pct"] = client_cpu_pct(res)
     out["connect_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
@@ -543,7 +576,9 @@ def _hold(system: System, clients: Clients, plan: Plan, token, targets: list, ou
     sender = CommandSender(system, token, targets)
     sender.start()
     cpu0 = system.cpu()
+    profiler = Profiler(system, plan.profile, "hold")
     res = clients.ask("hold", seconds=plan.seconds, interval=interval)
+    profiler.stop()
     cmd = sender.stop()
     wall = max(r["wall"] for r in res)
     time.sleep(0.5)
@@ -624,13 +659,17 @@ def _storm(system: System, clients: Clients, plan: Plan, token, targets: list, o
     client0, tcp0 = clients.cpu(), tcp_counters()
     out["storm_ready_s"] = system.start()
     cpu0 = system.cpu()
+    profiler = Profiler(system, plan.profile, "storm")
     res = clients.receive()
+    profiler.stop()
     wall = time.time() - restarted
     booted = sorted(merged(res, "booted"))
     out["storm_booted"] = len(booted)
     out["storm_all_booted_s"] = booted[-1] - restarted if booted and len(booted) >= live else None
     out["storm_p50_s"] = pct([b - restarted for b in booted], 0.5)
     out["storm_p90_s"] = pct([b - restarted for b in booted], 0.9)
+    opened = [t - restarted for t in merged(res, "opened")]
+    out["storm_open_p50_s"], out["storm_open_p90_s"] = pct(opened, 0.5), pct(opened, 0.9)
     out["storm_failures"] = sum(r["failures"] for r in res)
     out["storm_attempts"] = sum(r["attempts"] for r in res)
     out["storm_failure_kinds"] = counts_merged(res, "failure_kinds")
@@ -701,6 +740,7 @@ ROWS = [
     ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),
     ("reconnect storm: all booted again after, s", "storm_all_booted_s", "{:.2f}"),
     ("  half / 90 % booted after, s", ("storm_p50_s", "storm_p90_s"), "{:.2f}"),
+    ("  half / 90 % of handshakes done after, s", ("storm_open_p50_s", "storm_open_p90_s"), "{:.2f}"),
     ("  booted / attempts / not back", ("storm_booted", "storm_attempts", "storm_failures"), "{:.0f}"),
     (CPU, ("storm_server_cpu_pct", "storm_client_cpu_pct"), "{:.0f}"),
     ("  then send_command answered / sent (sample)", ("storm_cmd_ok", "storm_cmd_sent"), "{:.0f}"),
@@ -891,6 +931,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--storm-seconds", type=float, help="how long stations may take to come back (default max(60, N/50))"
     )
+    parser.add_argument("--profile", help="record the servers with py-spy (connect, hold, storm) here")
     parser.add_argument("--daphne-args", default="", help="more options for Daphne (one string)")
     parser.add_argument("--uvicorn-args", default="", help="more options for Uvicorn (one string)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -914,6 +955,8 @@ def arguments() -> argparse.Namespace:
     if args.quick:
         args.stations, args.seconds = "5", 1.5
     args.phases = tuple(p for p in args.phases.split(",") if p)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
@@ -1007,6 +1050,7 @@ def main() -> None:
                 connect_rate=args.connect_rate,
                 sources=args.source_addresses or math.ceil(stations / processes / CONNECTIONS_PER_SOURCE),
                 storm_seconds=args.storm_seconds,
+                profile=args.profile,
             )
             workers = args.workers or max(2, math.ceil(stations / STATIONS_PER_WORKER))
             for system in systems:
