@@ -359,7 +359,9 @@ class Worker:
             sent -= skipped
         return {"sent": sent, "acked": len(latencies), "failures": failures, "latencies": latencies}
 
-    async def op_storm(self, deadline: float, min_delay: float = 0.1, max_delay: float = 1.0) -> dict:
+    async def op_storm(
+        self, deadline: float, min_delay: float = 0.1, max_delay: float = 1.0, open_timeout: float = 10
+    ) -> dict:
         """Wait for every station to lose its connection, then reconnect it
         (retrying every `min_delay`..`max_delay` s) and boot it again.
         Answers the time.time() each one was booted again, and why attempts
@@ -374,7 +376,7 @@ class Worker:
                     await asyncio.sleep(random.uniform(min_delay, max_delay))
                     attempts += 1
                     try:
-                        await station.open(timeout=max(0.1, min(10, deadline - time.time())))
+                        await station.open(timeout=max(0.1, min(open_timeout, deadline - time.time())))
                         opened.append(time.time())
                         if await station.boot() == "Accepted":
                             booted.append(station.booted_at)

@@ -489,6 +489,7 @@ class Plan:
     sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
     storm_seconds: float | None = None
     profile: str | None = None  # directory for py-spy recordings of connect and storm
+    storm_open_timeout: float = 10  # seconds a station waits for its handshake in the storm
 
     @property
     def meters(self) -> bool:
@@ -652,7 +653,7 @@ def _storm(system: System, clients: Clients, plan: Plan, token, targets: list, o
     stations = plan.stations
     live = out.get("held", out["connected"])
     deadline = time.time() + (plan.storm_seconds or max(60, stations / 50))
-    clients.send("storm", deadline=deadline)
+    clients.send("storm", deadline=deadline, open_timeout=plan.storm_open_timeout)
     time.sleep(0.5)
     system.kill()
     restarted = time.time()
@@ -931,6 +932,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--storm-seconds", type=float, help="how long stations may take to come back (default max(60, N/50))"
     )
+    parser.add_argument(
+        "--storm-open-timeout",
+        type=float,
+        default=10,
+        help="seconds a station waits for its handshake in the storm before it retries (default 10)",
+    )
     parser.add_argument("--profile", help="record the servers with py-spy (connect, hold, storm) here")
     parser.add_argument("--daphne-args", default="", help="more options for Daphne (one string)")
     parser.add_argument("--uvicorn-args", default="", help="more options for Uvicorn (one string)")
@@ -1051,6 +1058,7 @@ def main() -> None:
                 sources=args.source_addresses or math.ceil(stations / processes / CONNECTIONS_PER_SOURCE),
                 storm_seconds=args.storm_seconds,
                 profile=args.profile,
+                storm_open_timeout=args.storm_open_timeout,
             )
             workers = args.workers or max(2, math.ceil(stations / STATIONS_PER_WORKER))
             for system in systems:
