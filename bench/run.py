@@ -160,6 +160,7 @@ class System:
     log_dir: Path = None
     extra_args: list = field(default_factory=list)  # appended to the server command
     stations: int = 0  # of the configuration being measured (names profiles)
+    backlog: int = 0  # the listening socket's accept queue (0: the server's default)
 
     def __post_init__(self):
         self.ports = [free_port() for _ in range(self.processes)]
@@ -168,14 +169,22 @@ class System:
     def _command(self, i: int) -> list[str]:
         port = str(self.ports[i])
         if self.server == "daphne":
-            # As bin/serve starts it.
-            server = ["daphne", "-b", "127.0.0.1", "-p", port, "--websocket_timeout", "-1"]
+            # As bin/serve starts it (Twisted's default backlog is 50).
+            listen = ["-b", "127.0.0.1", "-p", port]
+            if self.backlog:
+                listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={self.backlog}"]
+            server = ["daphne", *listen, "--websocket_timeout", "-1"]
             return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
         if self.server == "uvicorn":
             server = ["uvicorn", "--host", "127.0.0.1", "--port", port, *UVICORN_OPTIONS]
+            if self.backlog:
+                server += ["--backlog", str(self.backlog)]
             return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
         baseline = str(ROOT / "bench" / "baseline.py")
-        return [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i]), *self.extra_args]
+        command = [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i])]
+        if self.backlog:
+            command += ["--backlog", str(self.backlog)]
+        return command
 
     def log_paths(self) -> list[Path]:
         return [self.log_dir / f"{self.label.replace(' ', '_')}-{i}.log" for i in range(self.processes)]
@@ -939,6 +948,13 @@ def arguments() -> argparse.Namespace:
         help="seconds a station waits for its handshake in the storm before it retries (default 10)",
     )
     parser.add_argument("--profile", help="record the servers with py-spy (connect, hold, storm) here")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="the servers' listen backlog (default: theirs, Daphne 50, Uvicorn 2048; "
+        "the kernel caps it at net.core.somaxconn)",
+    )
     parser.add_argument("--daphne-args", default="", help="more options for Daphne (one string)")
     parser.add_argument("--uvicorn-args", default="", help="more options for Uvicorn (one string)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -1046,6 +1062,7 @@ def main() -> None:
                         processes,
                         env=env,
                         extra_args=extra_args.get(server, []),
+                        backlog=args.backlog,
                     )
                 )
             plan = Plan(
