@@ -493,7 +493,7 @@ class Plan:
     seconds: float
     phases: tuple = PHASES
     heartbeat_interval: float | None = None  # None: twice per hold
-    connect_concurrency: int = 200  # per load-client process
+    connect_concurrency: int = 400  # handshakes in flight, all load-client processes together
     connect_rate: float = 0  # new connections per second, all processes (0: no pacing)
     sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
     storm_seconds: float | None = None
@@ -559,7 +559,7 @@ def _connect(system: System, clients: Clients, plan: Plan, ids: list[str], out: 
     res = clients.ask(
         "connect",
         _station_specs(system, plan, ids, workers),
-        concurrency=max(10, min(plan.connect_concurrency, plan.stations // workers)),
+        concurrency=max(5, min(plan.connect_concurrency // workers, plan.stations // workers)),
         rate=plan.connect_rate / workers,
         transaction=plan.meters,
     )
@@ -927,7 +927,10 @@ def arguments() -> argparse.Namespace:
         help="seconds between a held station's heartbeats (default: twice per hold; 0: none)",
     )
     parser.add_argument(
-        "--connect-concurrency", type=int, default=200, help="handshakes in flight per load-client process"
+        "--connect-concurrency",
+        type=int,
+        default=400,
+        help="handshakes in flight, all load-client processes together (default 400)",
     )
     parser.add_argument(
         "--connect-rate", type=float, default=0, help="new connections per second in all (0: not paced)"
