@@ -273,9 +273,12 @@ class Profiler:
                 proc.kill()
 
 
-# Uvicorn as a station gateway needs (see bench/README.md, "Uvicorn"):
+# Uvicorn as a station gateway (see bench/README.md, "Uvicorn"): the sans-I/O
+# websockets protocol; the legacy one (`--ws websockets`, deprecated) gives up
+# a handshake after a fixed 10 s, including the application's connect(), and
+# runs inspect.signature for every connection.
 UVICORN_OPTIONS = [
-    "--ws", "websockets",
+    "--ws", "websockets-sansio",
     "--ws-max-size", str(4 << 20),
     "--log-level", "warning",
     "--no-access-log",
