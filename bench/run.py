@@ -860,6 +860,8 @@ def report(results: list[dict], runs: list[dict]) -> str:
     lines = ["# EVPower benchmark results", ""]
     for run in runs:
         m = run["machine"]
+        if "number" in run:
+            lines.append(f"Run {run['number']}:")
         lines += [
             f"- date: {run['date']}",
             f"- command: `{run['command']}`",
@@ -1016,11 +1018,16 @@ def arguments() -> argparse.Namespace:
 
 
 def merge(paths: list[str], output: str) -> None:
-    results, runs = [], []
-    for path in paths:
+    results, runs, seen = [], [], set()
+    for number, path in enumerate(paths, 1):
         data = json.loads(Path(path).read_text())
-        results += data["results"]
-        runs.append(data["info"])
+        for result in data["results"]:
+            key = (result["system"], result["stations"], result["processes"])
+            if key in seen:  # the same configuration again: name its run
+                result["system"] = f"{result['system']} (run {number})"
+            seen.add(key)
+            results.append(result)
+        runs.append({**data["info"], "number": number})
     Path(output).write_text(report(results, runs))
     print(f"Written to {output}")
 
