@@ -105,9 +105,17 @@ async def on_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def main(host: str, port: int, http_port: int) -> None:
+async def main(host: str, port: int, http_port: int, backlog: int) -> None:
     http = await asyncio.start_server(on_http, host, http_port)
-    ws = serve(on_connect, host, port, subprotocols=["ocpp1.6"], compression=None, ping_interval=None)
+    ws = serve(
+        on_connect,
+        host,
+        port,
+        subprotocols=["ocpp1.6"],
+        compression=None,
+        ping_interval=None,
+        backlog=backlog,
+    )
     async with ws, http:
         await asyncio.get_running_loop().create_future()
 
@@ -119,7 +127,8 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--http-port", type=int, default=9001)
+    parser.add_argument("--backlog", type=int, default=100, help="listen backlog (asyncio's default: 100)")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(main(args.host, args.port, args.http_port))
+    asyncio.run(main(args.host, args.port, args.http_port, args.backlog))

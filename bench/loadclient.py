@@ -12,10 +12,14 @@ import asyncio
 import itertools
 import json
 import random
+import socket
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 CALL_TIMEOUT = 30
 ID_TAG = "BENCH-TAG"
@@ -31,6 +35,22 @@ _REPLIES = {
     "GetCompositeSchedule": {"status": "Rejected"},
 }
 _ACCEPTED = {"status": "Accepted"}
+# Linux: bind the source address now, the port at connect() (so one source
+# address serves ~28k connections to each server port, not ~28k in all).
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """A short name for why a connection or call failed, to count by kind."""
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{type(exc).__name__} errno {exc.errno}"
+    return type(exc).__name__
 
 
 class _Clock:
@@ -50,9 +70,10 @@ clock = _Clock()
 
 
 class Station:
-    def __init__(self, station_id: str, url: str):
+    def __init__(self, station_id: str, url: str, source: str | None = None):
         self.station_id = station_id
         self.url = url
+        self.source = source  # local address to connect from (None: the kernel's choice)
         self.ws = None
         self.pending: dict[str, asyncio.Future] = {}
         self.transaction_id = None
@@ -63,16 +84,41 @@ class Station:
 
     async def open(self, timeout: float = 30) -> None:
         self.closed.clear()
-        self.ws = await connect(
-            self.url,
-            subprotocols=["ocpp1.6"],
-            compression=None,
-            ping_interval=None,
-            open_timeout=timeout,
-            close_timeout=2,
-            max_queue=64,
-        )
+        options = {}
+        if self.source:
+            options["sock"] = await self._socket(timeout)
+        try:
+            self.ws = await connect(
+                self.url,
+                subprotocols=["ocpp1.6"],
+                compression=None,
+                proxy=None,
+                ping_interval=None,
+                open_timeout=timeout,
+                close_timeout=2,
+                max_queue=64,
+                **options,
+            )
+        except BaseException:
+            if "sock" in options:
+                options["sock"].close()
+            raise
         asyncio.get_running_loop().create_task(self._read(self.ws))
+
+    async def _socket(self, timeout: float) -> socket.socket:
+        """A TCP socket from `self.source` to the server, connected."""
+        url = urlsplit(self.url)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((self.source, 0))
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.sock_connect(sock, (url.hostname, url.port)), timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def _read(self, ws) -> None:
         try:
@@ -114,9 +160,9 @@ class Station:
             self.booted_at = time.time()
         return answer["status"]
 
-    async def start(self, steps: dict[str, list]) -> None:
-        """Boot, report the connector, start one transaction (for MeterValues);
-        each step's seconds appended to `steps`."""
+    async def start(self, steps: dict[str, list], transaction: bool = True) -> None:
+        """Boot, report the connector, start one transaction (for MeterValues;
+        unless `transaction` is false); each step's seconds appended to `steps`."""
         t0 = time.monotonic()
         await self.boot()
         t1 = time.monotonic()
@@ -125,13 +171,15 @@ class Station:
             {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": clock.now()},
         )
         t2 = time.monotonic()
+        steps["boot"].append(t1 - t0)
+        steps["status"].append(t2 - t1)
+        if not transaction:
+            return
         answer = await self.call(
             "StartTransaction",
             {"connectorId": 1, "idTag": ID_TAG, "meterStart": 0, "timestamp": clock.now()},
         )
         self.transaction_id = answer["transactionId"]
-        steps["boot"].append(t1 - t0)
-        steps["status"].append(t2 - t1)
         steps["start_tx"].append(time.monotonic() - t2)
 
     async def meter_value(self) -> None:
@@ -158,7 +206,10 @@ class Station:
 
     async def close(self) -> None:
         if self.ws is not None:
-            await self.ws.close()
+            try:
+                await self.ws.close()
+            except Exception:
+                pass
 
 
 class Worker:
@@ -179,39 +230,60 @@ class Worker:
             if op == "close":
                 return
 
-    async def op_connect(self, stations: list, concurrency: int = 100) -> dict:
-        """Connect and start every station, `concurrency` handshakes at a time."""
+    async def op_connect(
+        self, stations: list, concurrency: int = 100, rate: float = 0, transaction: bool = True
+    ) -> dict:
+        """Connect and start every station (`[id, url, source address]`),
+        `concurrency` at a time and, with a `rate`, at most that many new
+        connections per second."""
         gate = asyncio.Semaphore(concurrency)
-        latencies, failures = [], []
+        latencies, failures, kinds = [], [], Counter()
         steps = {"handshake": [], "boot": [], "status": [], "start_tx": []}
+        start = time.monotonic()
 
-        async def one(station: Station) -> None:
+        async def one(index: int, station: Station) -> None:
+            if rate:
+                await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
             async with gate:
                 t0 = time.monotonic()
                 try:
                     await station.open()
                     t1 = time.monotonic()
-                    await station.start(steps)
+                    await station.start(steps, transaction)
                     steps["handshake"].append(t1 - t0)
                     latencies.append(time.monotonic() - t0)
                     self.stations.append(station)
                 except Exception as exc:
+                    kinds[failure_kind(exc)] += 1
                     failures.append(f"{station.station_id}: {exc!r}")
+                    await station.close()
 
-        await asyncio.gather(*(one(Station(sid, url)) for sid, url in stations))
-        return {"connected": len(latencies), "latencies": latencies, "failures": failures[:5], "steps": steps}
+        await asyncio.gather(*(one(i, Station(*args)) for i, args in enumerate(stations)))
+        return {
+            "connected": len(latencies),
+            "latencies": latencies,
+            "failures": failures[:5],
+            "failure_kinds": dict(kinds),
+            "steps": steps,
+        }
 
     def _live(self) -> list[Station]:
         return [s for s in self.stations if not s.closed.is_set()]
 
     async def op_hold(self, seconds: float, interval: float) -> dict:
-        """Every station heartbeats every `interval` s (random phase) for `seconds`."""
+        """Every station heartbeats every `interval` s (random phase) for
+        `seconds`; with no `interval` the stations only stay connected."""
         end = time.monotonic() + seconds
         latencies, failures = [], 0
+        if not interval:
+            await asyncio.sleep(seconds)
+            return {"acked": 0, "failures": 0, "latencies": [], "live": len(self._live())}
 
         async def beat(station: Station) -> None:
             nonlocal failures
-            await asyncio.sleep(random.uniform(0, interval))
+            # A fleet beats at random phases: with an interval longer than the
+            # hold, only some stations beat in it (as many as in a real fleet).
+            await asyncio.sleep(min(random.uniform(0, interval), end - time.monotonic() + 0.01))
             while time.monotonic() < end:
                 t0 = time.monotonic()
                 try:
@@ -220,7 +292,7 @@ class Worker:
                 except Exception:
                     failures += 1
                     return
-                await asyncio.sleep(interval)
+                await asyncio.sleep(min(interval, end - time.monotonic() + 0.01))
 
         await asyncio.gather(*(beat(s) for s in self.stations))
         return {
@@ -287,11 +359,14 @@ class Worker:
             sent -= skipped
         return {"sent": sent, "acked": len(latencies), "failures": failures, "latencies": latencies}
 
-    async def op_storm(self, deadline: float, min_delay: float = 0.1, max_delay: float = 1.0) -> dict:
+    async def op_storm(
+        self, deadline: float, min_delay: float = 0.1, max_delay: float = 1.0, open_timeout: float = 10
+    ) -> dict:
         """Wait for every station to lose its connection, then reconnect it
         (retrying every `min_delay`..`max_delay` s) and boot it again.
-        Answers the time.time() each one was booted again."""
-        booted, failures, attempts = [], 0, 0
+        Answers the time.time() each one was booted again, and why attempts
+        failed (by kind)."""
+        booted, opened, failures, attempts, kinds = [], [], 0, 0, Counter()
 
         async def one(station: Station) -> None:
             nonlocal failures, attempts
@@ -301,19 +376,26 @@ class Worker:
                     await asyncio.sleep(random.uniform(min_delay, max_delay))
                     attempts += 1
                     try:
-                        await station.open(timeout=max(0.1, min(10, deadline - time.time())))
+                        await station.open(timeout=max(0.1, min(open_timeout, deadline - time.time())))
+                        opened.append(time.time())
                         if await station.boot() == "Accepted":
                             booted.append(station.booted_at)
                             return
-                    except Exception:
-                        if station.ws is not None:
-                            await station.ws.close()
+                    except Exception as exc:
+                        kinds[failure_kind(exc)] += 1
+                        await station.close()
                 failures += 1
             except TimeoutError:
                 failures += 1
 
         await asyncio.gather(*(one(s) for s in self.stations))
-        return {"booted": booted, "failures": failures, "attempts": attempts}
+        return {
+            "booted": booted,
+            "opened": opened,
+            "failures": failures,
+            "attempts": attempts,
+            "failure_kinds": dict(kinds),
+        }
 
     async def op_close(self) -> dict:
         await asyncio.gather(*(s.close() for s in self.stations), return_exceptions=True)

@@ -3,6 +3,8 @@
     .venv/bin/python bench/run.py                      # 200 and 2000 stations, 1 and 2 processes
     .venv/bin/python bench/run.py --stations 500 --processes 1 --seconds 5
     .venv/bin/python bench/run.py --quick --output /tmp/R.md   # a tiny run (the smoke test's)
+    .venv/bin/python bench/run.py --stations 10000 --processes 1 --phases hold,storm   # at scale
+    .venv/bin/python bench/run.py --merge /tmp/a.json /tmp/b.json --output bench/RESULTS.md
 
 Prints a table per station count and process count, and writes it with the
 machine, the date and the exact command to `bench/RESULTS.md` (`--output`).
@@ -12,9 +14,11 @@ See bench/README.md for what each figure means.
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import random
+import re
 import resource
 import secrets
 import shlex
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import HTTPConnection
@@ -48,6 +53,13 @@ PY = sys.executable
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/evpower_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PHASES = ("hold", "saturated", "sustained", "storm")
+# Stations per load-client process when --workers is not given: well under a
+# process's file descriptors, and enough processes to share the handshakes.
+STATIONS_PER_WORKER = 5000
+# Connections from one source address to one server port before the next
+# 127.0.0.x is used (the ephemeral range is ~28k ports; a storm needs room).
+CONNECTIONS_PER_SOURCE = 12000
 
 
 # Servers ---------------------------------------------------------------------
@@ -75,6 +87,42 @@ def _proc_rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _proc_nofile(pid: int) -> int | None:
+    """The soft limit on open files of a process."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _proc_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+NETSTAT_KEYS = ("ListenOverflows", "ListenDrops", "TCPTimeouts", "TCPAbortOnData")
+
+
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TCP counters that show a full accept queue (SYNs or
+    handshakes dropped because a server did not accept() fast enough)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return {k: int(table.get(k, 0)) for k in NETSTAT_KEYS}
+    return {}
+
+
+def tcp_counters_since(before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in tcp_counters().items() if v - before.get(k, 0)}
 
 
 def service_cpu() -> dict[int, float]:
@@ -110,6 +158,9 @@ class System:
     http_ports: list = field(default_factory=list)
     procs: list = field(default_factory=list)
     log_dir: Path = None
+    extra_args: list = field(default_factory=list)  # appended to the server command
+    stations: int = 0  # of the configuration being measured (names profiles)
+    backlog: int = 0  # the listening socket's accept queue (0: the server's default)
 
     def __post_init__(self):
         self.ports = [free_port() for _ in range(self.processes)]
@@ -118,22 +169,32 @@ class System:
     def _command(self, i: int) -> list[str]:
         port = str(self.ports[i])
         if self.server == "daphne":
-            server = ["daphne", "-b", "127.0.0.1", "-p", port, "--websocket_timeout", "-1"]
-            return [PY, "-m", *server, "evpower.asgi:application"]
+            # As bin/serve starts it (Twisted's default backlog is 50).
+            listen = ["-b", "127.0.0.1", "-p", port]
+            if self.backlog:
+                listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={self.backlog}"]
+            server = ["daphne", *listen, "--websocket_timeout", "-1"]
+            return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
         if self.server == "uvicorn":
-            server = ["uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "websockets"]
-            server += ["--ws-max-size", str(4 << 20), "--log-level", "warning", "--no-access-log"]
-            server += ["--lifespan", "off"]
-            return [PY, "-m", *server, "evpower.asgi:application"]
+            server = ["uvicorn", "--host", "127.0.0.1", "--port", port, *UVICORN_OPTIONS]
+            if self.backlog:
+                server += ["--backlog", str(self.backlog)]
+            return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
         baseline = str(ROOT / "bench" / "baseline.py")
-        return [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i])]
+        command = [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i])]
+        if self.backlog:
+            command += ["--backlog", str(self.backlog)]
+        return command
+
+    def log_paths(self) -> list[Path]:
+        return [self.log_dir / f"{self.label.replace(' ', '_')}-{i}.log" for i in range(self.processes)]
 
     def start(self) -> float:
         """Start every process; seconds until all listen."""
         t0 = time.monotonic()
         self.procs = []
-        for i in range(self.processes):
-            log = open(self.log_dir / f"{self.label.replace(' ', '_')}-{i}.log", "a")  # noqa: SIM115
+        for i, path in enumerate(self.log_paths()):
+            log = open(path, "a")  # noqa: SIM115
             self.procs.append(
                 subprocess.Popen(
                     self._command(i), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -172,8 +233,83 @@ class System:
     def cpu(self) -> float:
         return sum(_proc_cpu(p.pid) for p in self.procs)
 
+    def fds(self) -> int:
+        return sum(_proc_fds(p.pid) for p in self.procs)
+
+    def nofile(self) -> int | None:
+        """The lowest open-files limit of the server processes."""
+        limits = [_proc_nofile(p.pid) for p in self.procs]
+        return min((n for n in limits if n is not None), default=None)
+
     def ws_url(self, index: int, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.ports[index % self.processes]}/ws/{station_id}"
+
+
+class Profiler:
+    """py-spy recording every server process of a system during one phase
+    (`--profile DIR`): a flame graph and the raw stacks per process."""
+
+    def __init__(self, system: System, directory: str | None, phase: str):
+        self.procs = []
+        if not directory:
+            return
+        spy = Path(PY).with_name("py-spy")
+        for i, proc in enumerate(system.procs):
+            name = f"{system.label.replace(' ', '_')}-{i}-{system.stations}-{phase}"
+            for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
+                command = [str(spy), "record", "--pid", str(proc.pid), "--nonblocking", "--rate", "50"]
+                command += ["--format", fmt, "-o", str(Path(directory) / f"{name}.{suffix}")]
+                self.procs.append(
+                    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+# Uvicorn as a station gateway (see bench/README.md, "Uvicorn"): the sans-I/O
+# websockets protocol; the legacy one (`--ws websockets`, deprecated) gives up
+# a handshake after a fixed 10 s, including the application's connect(), and
+# runs inspect.signature for every connection.
+UVICORN_OPTIONS = [
+    "--ws", "websockets-sansio",
+    "--ws-max-size", str(4 << 20),
+    "--log-level", "warning",
+    "--no-access-log",
+    "--lifespan", "off",
+]  # fmt: skip
+
+
+_NUMBERS = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+")
+
+
+def log_summary(paths: list[Path], top: int = 6) -> dict:
+    """Lines the server processes logged at WARNING or above (JSON lines), and
+    other output (tracebacks, the server's own lines), counted by message
+    with the numbers blanked out: what failed, in the server's words."""
+    counts, levels = Counter(), Counter()
+    for path in paths:
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                level, text = entry.get("level", "?"), f"{entry.get('logger')}: {entry.get('event')}"
+            except (ValueError, AttributeError):
+                if not line.strip() or line.startswith((" ", "\t")):
+                    continue  # a traceback's body: its last line names it
+                level, text = "output", line
+            levels[level.lower()] += 1
+            counts[f"{level.upper()} {_NUMBERS.sub('#', text)[:160]}"] += 1
+    return {"levels": dict(levels), "top": counts.most_common(top)}
 
 
 # Load client ------------------------------------------------------------------
@@ -204,6 +340,9 @@ class Clients:
 
     def cpu(self) -> float:
         return sum(_proc_cpu(p.pid) for p in self.procs)
+
+    def rss_kib(self) -> int:
+        return sum(_proc_rss_kib(p.pid) for p in self.procs)
 
     def close(self) -> None:
         for proc in self.procs:
@@ -349,106 +488,230 @@ def redis_flush(url: str) -> None:
 # One measured configuration ---------------------------------------------------------
 
 
-def measure(system: System, clients: Clients, stations: int, seconds: float, token, database_url) -> dict:
-    workers = len(clients.pipes)
+@dataclass
+class Plan:
+    """What one measured configuration runs (from the command line)."""
+
+    stations: int
+    seconds: float
+    phases: tuple = PHASES
+    heartbeat_interval: float | None = None  # None: twice per hold
+    connect_concurrency: int = 400  # handshakes in flight, all load-client processes together
+    connect_rate: float = 0  # new connections per second, all processes (0: no pacing)
+    sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
+    storm_seconds: float | None = None
+    profile: str | None = None  # directory for py-spy recordings of connect and storm
+    storm_open_timeout: float = 10  # seconds a station waits for its handshake in the storm
+
+    @property
+    def meters(self) -> bool:
+        return "saturated" in self.phases or "sustained" in self.phases
+
+
+def measure(system: System, clients: Clients, plan: Plan, token, database_url) -> dict:
+    stations = plan.stations
     prefix = f"B{system.processes}{system.server[0]}{secrets.token_hex(2)}"
     ids = [f"{prefix}-{i:05d}" for i in range(stations)]
     targets = [(sid, i % system.processes) for i, sid in enumerate(ids)]
     out = {"system": system.label, "stations": stations, "processes": system.processes}
+    out["phases"] = ["connect", *plan.phases]
+    out["workers"] = len(clients.pipes)
+    system.stations = stations
     out["ready_s"] = system.start()
+    out["server_nofile"] = system.nofile()
+    out["first_request_ms"] = warm_up(system)
     time.sleep(0.5)
     rss0 = system.rss_kib()
+    out["rss_idle_server_mib"] = rss0 / 1024
 
-    # Connect, boot, status, StartTransaction.
-    per_worker = [
-        {"stations": [(sid, system.ws_url(i, sid)) for i, sid in enumerate(ids) if i % workers == w]}
-        for w in range(workers)
-    ]
-    cpu0 = system.cpu()
-    res = clients.ask("connect", per_worker, concurrency=max(10, min(200, stations // workers)))
+    _connect(system, clients, plan, ids, out)
+    time.sleep(1)
+    out["rss_connected_mib"] = system.rss_kib() / 1024
+    out["server_fds"] = system.fds()
+    out["client_rss_per_station_kib"] = clients.rss_kib() / max(1, out["connected"])
+    if "hold" in plan.phases:
+        _hold(system, clients, plan, token, targets, out)
+    out["rss_mib"] = system.rss_kib() / 1024
+    out["rss_per_station_kib"] = (out["rss_mib"] * 1024 - rss0) / max(1, out["connected"])
+    if plan.meters:
+        _meters(system, clients, plan, token, targets, database_url, out)
+    if "storm" in plan.phases:
+        _storm(system, clients, plan, token, targets, out)
+    clients.ask("close")
+    system.stop()
+    out["server_log"] = log_summary(system.log_paths())
+    return out
+
+
+def warm_up(system: System) -> float | None:
+    """One HTTP request to each server process, so that what the first
+    request loads (Django imports the URLconf then) is not counted as a
+    command's round trip; the slowest of them, ms."""
+    if system.kind != "project":
+        return None
+    slowest = 0.0
+    for port in system.http_ports:
+        conn = HTTPConnection("127.0.0.1", port, timeout=60)
+        t0 = time.monotonic()
+        try:
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        slowest = max(slowest, time.monotonic() - t0)
+    return ms(slowest)
+
+
+def _station_specs(system: System, plan: Plan, ids: list[str], workers: int) -> list[dict]:
+    """Per load-client process: its stations as (id, url, source address).
+    Station i goes to server process i mod N; past CONNECTIONS_PER_SOURCE
+    stations per server port, from the next 127.0.0.x."""
+    specs = [[] for _ in range(workers)]
+    for i, sid in enumerate(ids):
+        per_port = i // system.processes
+        source = f"127.0.0.{1 + per_port % plan.sources}" if plan.sources > 1 else None
+        specs[i % workers].append((sid, system.ws_url(i, sid), source))
+    return [{"stations": s} for s in specs]
+
+
+def _connect(system: System, clients: Clients, plan: Plan, ids: list[str], out: dict) -> None:
+    """Connect, boot, status (and StartTransaction when MeterValues follow)."""
+    workers = len(clients.pipes)
+    cpu0, client0, tcp0 = system.cpu(), clients.cpu(), tcp_counters()
+    profiler = Profiler(system, plan.profile, "connect")
+    res = clients.ask(
+        "connect",
+        _station_specs(system, plan, ids, workers),
+        concurrency=max(5, min(plan.connect_concurrency // workers, plan.stations // workers)),
+        rate=plan.connect_rate / workers,
+        transaction=plan.meters,
+    )
     wall = max(r["wall"] for r in res)
     out["connected"] = sum(r["connected"] for r in res)
+    out["connect_s"] = wall
     out["connect_per_s"] = out["connected"] / wall
     out["connect_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
     out["connect_failures"] = merged(res, "failures")[:3]
+    out["connect_failure_kinds"] = counts_merged(res, "failure_kinds")
+    profiler.stop()
+    out["connect_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+    out["connect_client_cpu_pct"] = client_cpu_pct(res)
+    out["connect_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
+    out["connect_tcp"] = tcp_counters_since(tcp0)
     for step in ("handshake", "boot", "status", "start_tx"):
         values = [v for r in res for v in r["steps"][step]]
         out[f"{step}_p50_ms"], out[f"{step}_p99_ms"] = ms(pct(values, 0.5)), ms(pct(values, 0.99))
 
-    # Hold with heartbeats (every station twice); commands to idle stations meanwhile.
+
+def _hold(system: System, clients: Clients, plan: Plan, token, targets: list, out: dict) -> None:
+    """Hold with heartbeats; commands to idle stations meanwhile."""
+    interval = plan.seconds / 2 if plan.heartbeat_interval is None else plan.heartbeat_interval
     sender = CommandSender(system, token, targets)
     sender.start()
-    res = clients.ask("hold", seconds=seconds, interval=seconds / 2)
+    cpu0 = system.cpu()
+    profiler = Profiler(system, plan.profile, "hold")
+    res = clients.ask("hold", seconds=plan.seconds, interval=interval)
+    profiler.stop()
     cmd = sender.stop()
+    wall = max(r["wall"] for r in res)
     time.sleep(0.5)
-    rss1 = system.rss_kib()
     out["held"] = sum(r["live"] for r in res)
-    out["rss_mib"] = rss1 / 1024
-    out["rss_per_station_kib"] = (rss1 - rss0) / max(1, stations)
+    out["hold_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+    out["hold_client_cpu_pct"] = client_cpu_pct(res)
     hb = merged(res, "latencies")
+    out["heartbeat_interval_s"] = interval
     out["heartbeat_p50_ms"], out["heartbeat_p99_ms"] = ms(pct(hb, 0.5)), ms(pct(hb, 0.99))
+    out["heartbeat_failures"] = sum(r["failures"] for r in res)
     out["cmd_idle_p50_ms"], out["cmd_idle_p99_ms"] = (
         ms(pct(cmd["latencies"], 0.5)),
         ms(pct(cmd["latencies"], 0.99)),
     )
+    out["cmd_idle_max_ms"] = ms(max(cmd["latencies"], default=None))
     out["cmd_idle_n"], out["cmd_idle_errors"] = len(cmd["latencies"]), cmd["errors"]
 
+
+def _meters(system, clients, plan: Plan, token, targets, database_url, out: dict) -> None:
+    """Saturated, then sustained MeterValues (with commands); rows counted."""
+    workers, seconds = len(clients.pipes), plan.seconds
     rows0 = meter_rows(database_url) if system.kind == "project" else 0
+    meter_acked = meter_failures = 0
+    if "saturated" in plan.phases:
+        # Every station sends the next one as soon as the last is acked.
+        cpu0, svc0, client0 = system.cpu(), service_cpu(), clients.cpu()
+        res = clients.ask("meter", seconds=seconds, rate=None)
+        wall = max(r["wall"] for r in res)
+        out["saturated_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
+        acked = sum(r["acked"] for r in res)
+        out["saturated_per_s"] = acked / wall
+        out["saturated_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
+        out["saturated_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+        out["saturated_db_redis_cpu_pct"] = 100 * service_cpu_since(svc0) / wall
+        out["saturated_client_cpu_pct"] = client_cpu_pct(res)
+        meter_acked += acked
+        meter_failures += sum(r["failures"] for r in res)
 
-    # Saturated MeterValues: every station sends the next one as soon as the last is acked.
-    cpu0, svc0, client0 = system.cpu(), service_cpu(), clients.cpu()
-    res = clients.ask("meter", seconds=seconds, rate=None)
-    wall = max(r["wall"] for r in res)
-    out["saturated_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
-    acked = sum(r["acked"] for r in res)
-    out["saturated_per_s"] = acked / wall
-    out["saturated_p99_ms"] = ms(pct(merged(res, "latencies"), 0.99))
-    out["saturated_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
-    out["saturated_db_redis_cpu_pct"] = 100 * service_cpu_since(svc0) / wall
-    out["saturated_client_cpu_pct"] = client_cpu_pct(res)
-    meter_acked = acked
-    meter_failures = sum(r["failures"] for r in res)
-
-    # Sustained at half the saturated rate, with commands under that load.
-    rate = max(1.0, out["saturated_per_s"] / 2)
-    sender = CommandSender(system, token, targets)
-    sender.start()
-    cpu0 = system.cpu()
-    res = clients.ask("meter", seconds=seconds, rate=rate / workers)
-    cmd = sender.stop()
-    wall = max(r["wall"] for r in res)
-    lat = merged(res, "latencies")
-    acked = sum(r["acked"] for r in res)
-    out["sustained_target_per_s"] = rate
-    out["sustained_per_s"] = acked / wall
-    out["sustained_p50_ms"], out["sustained_p99_ms"] = ms(pct(lat, 0.5)), ms(pct(lat, 0.99))
-    out["sustained_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
-    out["sustained_client_cpu_pct"] = client_cpu_pct(res)
-    out["cmd_load_p50_ms"], out["cmd_load_p99_ms"] = (
-        ms(pct(cmd["latencies"], 0.5)),
-        ms(pct(cmd["latencies"], 0.99)),
-    )
-    out["cmd_load_n"], out["cmd_load_errors"] = len(cmd["latencies"]), cmd["errors"]
-    meter_acked += acked
-    meter_failures += sum(r["failures"] for r in res)
+    if "sustained" in plan.phases:
+        # Half the saturated rate (or 10 per station and minute without it),
+        # with commands under that load.
+        rate = max(1.0, out.get("saturated_per_s", plan.stations / 6) / 2)
+        sender = CommandSender(system, token, targets)
+        sender.start()
+        cpu0 = system.cpu()
+        res = clients.ask("meter", seconds=seconds, rate=rate / workers)
+        cmd = sender.stop()
+        wall = max(r["wall"] for r in res)
+        lat = merged(res, "latencies")
+        acked = sum(r["acked"] for r in res)
+        out["sustained_target_per_s"] = rate
+        out["sustained_per_s"] = acked / wall
+        out["sustained_p50_ms"], out["sustained_p99_ms"] = ms(pct(lat, 0.5)), ms(pct(lat, 0.99))
+        out["sustained_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / wall
+        out["sustained_client_cpu_pct"] = client_cpu_pct(res)
+        out["cmd_load_p50_ms"], out["cmd_load_p99_ms"] = (
+            ms(pct(cmd["latencies"], 0.5)),
+            ms(pct(cmd["latencies"], 0.99)),
+        )
+        out["cmd_load_n"], out["cmd_load_errors"] = len(cmd["latencies"]), cmd["errors"]
+        meter_acked += acked
+        meter_failures += sum(r["failures"] for r in res)
     out["meter_acked"], out["meter_failures"] = meter_acked, meter_failures
     if system.kind == "project":
         out["rows_stored"] = meter_rows(database_url) - rows0
         out["rows_lost"] = max(0, meter_acked - out["rows_stored"])
 
-    # Reconnect storm: kill every process with all stations connected, restart.
-    deadline = time.time() + max(60, stations / 50)
-    clients.send("storm", deadline=deadline)
+
+def _storm(system: System, clients: Clients, plan: Plan, token, targets: list, out: dict) -> None:
+    """Kill every process with all stations connected, restart, time the reboots."""
+    stations = plan.stations
+    live = out.get("held", out["connected"])
+    deadline = time.time() + (plan.storm_seconds or max(60, stations / 50))
+    clients.send("storm", deadline=deadline, open_timeout=plan.storm_open_timeout)
     time.sleep(0.5)
     system.kill()
     restarted = time.time()
+    client0, tcp0 = clients.cpu(), tcp_counters()
     out["storm_ready_s"] = system.start()
+    cpu0 = system.cpu()
+    profiler = Profiler(system, plan.profile, "storm")
     res = clients.receive()
+    profiler.stop()
+    wall = time.time() - restarted
     booted = sorted(merged(res, "booted"))
     out["storm_booted"] = len(booted)
-    out["storm_all_booted_s"] = booted[-1] - restarted if len(booted) == out["held"] else None
+    out["storm_all_booted_s"] = booted[-1] - restarted if booted and len(booted) >= live else None
     out["storm_p50_s"] = pct([b - restarted for b in booted], 0.5)
+    out["storm_p90_s"] = pct([b - restarted for b in booted], 0.9)
+    opened = [t - restarted for t in merged(res, "opened")]
+    out["storm_open_p50_s"], out["storm_open_p90_s"] = pct(opened, 0.5), pct(opened, 0.9)
     out["storm_failures"] = sum(r["failures"] for r in res)
+    out["storm_attempts"] = sum(r["attempts"] for r in res)
+    out["storm_failure_kinds"] = counts_merged(res, "failure_kinds")
+    out["storm_server_cpu_pct"] = 100 * (system.cpu() - cpu0) / max(1e-9, wall - out["storm_ready_s"])
+    out["storm_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
+    out["storm_client_cpu_pct"] = client_cpu_pct(res)
+    out["storm_tcp"] = tcp_counters_since(tcp0)
     # Reachable again? A command to each of up to 40 random stations, four at
     # a time (an unreachable one costs the project's 5 s acknowledgement wait).
     time.sleep(1)
@@ -468,9 +731,12 @@ def measure(system: System, clients: Clients, stations: int, seconds: float, tok
             errors[code] = errors.get(code, 0) + count
     out["storm_cmd_errors"] = errors
 
-    clients.ask("close")
-    system.stop()
-    return out
+
+def counts_merged(results: list[dict], key: str) -> dict:
+    total = Counter()
+    for r in results:
+        total.update(r.get(key) or {})
+    return dict(total)
 
 
 def ms(seconds: float | None) -> float | None:
@@ -479,18 +745,24 @@ def ms(seconds: float | None) -> float | None:
 
 # Report -------------------------------------------------------------------------------
 
+CPU = "  server / busiest load-client CPU, % of one core"
 ROWS = [
     ("stations connected and booted", "connected", "{:.0f}"),
-    ("connect + boot + start tx, stations/s", "connect_per_s", "{:.0f}"),
+    ("connect + boot (+ start tx), stations/s", "connect_per_s", "{:.0f}"),
     ("  handshake p50 / p99, ms", ("handshake_p50_ms", "handshake_p99_ms"), "{:.1f}"),
     ("  BootNotification p50 / p99, ms", ("boot_p50_ms", "boot_p99_ms"), "{:.1f}"),
     ("  StatusNotification p50 / p99, ms", ("status_p50_ms", "status_p99_ms"), "{:.1f}"),
     ("  StartTransaction p50 / p99, ms", ("start_tx_p50_ms", "start_tx_p99_ms"), "{:.1f}"),
-    ("stations held with heartbeats", "held", "{:.0f}"),
+    (CPU, ("connect_server_cpu_pct", "connect_client_cpu_pct"), "{:.0f}"),
+    ("stations held (heartbeat every N s)", ("held", "heartbeat_interval_s"), "{:.0f}"),
     ("heartbeat ack p50 / p99, ms", ("heartbeat_p50_ms", "heartbeat_p99_ms"), "{:.1f}"),
-    ("server RSS, MiB (all processes)", "rss_mib", "{:.0f}"),
+    ("server RSS idle / all stations held, MiB", ("rss_idle_server_mib", "rss_mib"), "{:.0f}"),
     ("server RSS per station, KiB", "rss_per_station_kib", "{:.1f}"),
+    ("server open files (all) / limit per process", ("server_fds", "server_nofile"), "{:.0f}"),
+    ("first HTTP request after start, ms (not counted)", "first_request_ms", "{:.0f}"),
     ("send_command p50 / p99, idle stations, ms", ("cmd_idle_p50_ms", "cmd_idle_p99_ms"), "{:.1f}"),
+    ("  commands answered (max, ms)", ("cmd_idle_n", "cmd_idle_max_ms"), "{:.0f}"),
+    (CPU, ("hold_server_cpu_pct", "hold_client_cpu_pct"), "{:.0f}"),
     ("saturated MeterValues acked/s", "saturated_per_s", "{:.0f}"),
     ("  server CPU, % of one core", "saturated_server_cpu_pct", "{:.0f}"),
     ("  PostgreSQL + Redis CPU, % of one core", "saturated_db_redis_cpu_pct", "{:.0f}"),
@@ -503,9 +775,12 @@ ROWS = [
     ("MeterValues acked (both phases)", "meter_acked", "{:.0f}"),
     ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),
     ("reconnect storm: all booted again after, s", "storm_all_booted_s", "{:.2f}"),
-    ("  half booted after, s", "storm_p50_s", "{:.2f}"),
+    ("  half / 90 % booted after, s", ("storm_p50_s", "storm_p90_s"), "{:.2f}"),
+    ("  half / 90 % of handshakes done after, s", ("storm_open_p50_s", "storm_open_p90_s"), "{:.2f}"),
+    ("  booted / attempts / not back", ("storm_booted", "storm_attempts", "storm_failures"), "{:.0f}"),
+    (CPU, ("storm_server_cpu_pct", "storm_client_cpu_pct"), "{:.0f}"),
     ("  then send_command answered / sent (sample)", ("storm_cmd_ok", "storm_cmd_sent"), "{:.0f}"),
-]
+]  # fmt: skip
 
 
 def cell(result: dict, key, fmt: str) -> str:
@@ -579,44 +854,67 @@ def service_versions(database_url: str, redis_url: str) -> dict:
     return out
 
 
-def report(args, results: list[dict], info: dict, command: str) -> str:
-    lines = [
-        "# EVPower benchmark results",
-        "",
-        f"- date: {info['date']}",
-        f"- command: `{command}`",
-        f"- machine: {info['machine']['cpus']} CPUs ({info['machine']['cpu']}), "
-        f"{info['machine']['memory_gib']} GiB, Linux {info['machine']['kernel']}, Python "
-        f"{info['machine']['python']}",
-        f"- load average (1, 5, 15 min) before the run {info['machine']['load_before']}, after "
-        f"{info['machine'].get('load_after')}",
-        f"- project: {info['project']}",
-        "- baseline: bench/baseline.py (`ocpp` + `websockets`, no database), same process count",
-        f"- load client: {args.workers} processes of bench/loadclient.py; "
-        f"{args.seconds:g} s per measured phase",
-    ]
-    if args.note:
-        lines.append(f"- note: {args.note}")
+def report(results: list[dict], runs: list[dict]) -> str:
+    """RESULTS.md: each run's machine, date and command, then a table per
+    station count and process count, and what failed."""
+    lines = ["# EVPower benchmark results", ""]
+    for run in runs:
+        m = run["machine"]
+        if "number" in run:
+            lines.append(f"Run {run['number']}:")
+        lines += [
+            f"- date: {run['date']}",
+            f"- command: `{run['command']}`",
+            f"- machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
+            f"Python {m['python']}",
+            f"- load average (1, 5, 15 min) before the run {m['load_before']}, after {m.get('load_after')}",
+            f"- project: {run['project']}",
+            "- baseline: bench/baseline.py (`ocpp` + `websockets`, no database), same process count",
+            f"- load client: {run.get('workers') or 'auto'} processes of bench/loadclient.py; "
+            f"{run['seconds']:g} s per measured phase; phases: {run.get('phases', ', '.join(PHASES))}",
+        ]
+        if run.get("note"):
+            lines.append(f"- note: {run['note']}")
+        lines.append("")
     lines += [
-        "",
         "Ratios are project / baseline (> 1x is more for the project: for latency and",
-        "memory, worse).",
+        "memory, worse). A dash: not measured (phase not chosen) or nothing to show.",
         "",
     ]
     for (stations, processes), group in groupby_config(results):
         lines += [f"## {stations} stations, {processes} server process{'es' if processes > 1 else ''}", ""]
         lines += [table(group), ""]
         for r in group:
-            keys = ("cmd_idle_errors", "cmd_load_errors", "storm_cmd_errors", "connect_failures")
-            errors = {k: r.get(k) for k in keys}
-            errors = {k: v for k, v in errors.items() if v}
-            if errors or r.get("meter_failures") or r.get("storm_failures"):
-                lines.append(
-                    f"- {r['system']}: meter failures {r.get('meter_failures')}, storm failures "
-                    f"{r.get('storm_failures')}, {errors}"
-                )
+            lines += [f"- {r['system']}: {line}" for line in failure_lines(r)]
         lines.append("")
     return "\n".join(lines)
+
+
+def failure_lines(r: dict) -> list[str]:
+    """What went wrong in one configuration, in words (empty: nothing)."""
+    lines = []
+    for key, what in (
+        ("connect_failure_kinds", "connect failures"),
+        ("storm_failure_kinds", "storm: failed attempts"),
+        ("cmd_idle_errors", "send_command errors (idle)"),
+        ("cmd_load_errors", "send_command errors (under load)"),
+        ("storm_cmd_errors", "send_command errors after the storm"),
+        ("connect_tcp", "kernel TCP counters during connect"),
+        ("storm_tcp", "kernel TCP counters during the storm"),
+    ):
+        if r.get(key):
+            lines.append(f"{what}: {r[key]}")
+    if r.get("connect_failures"):
+        lines.append(f"first connect failures: {r['connect_failures']}")
+    for key in ("meter_failures", "heartbeat_failures", "storm_failures"):
+        if r.get(key):
+            lines.append(f"{key.replace('_', ' ')}: {r[key]}")
+    log = r.get("server_log") or {}
+    if log.get("top"):
+        levels = ", ".join(f"{n} {level}" for level, n in sorted(log["levels"].items()))
+        top = "; ".join(f"{n}x `{text}`" for text, n in log["top"])
+        lines.append(f"server log ({levels}): {top}")
+    return lines
 
 
 def groupby_config(results: list[dict]):
@@ -631,19 +929,78 @@ def groupby_config(results: list[dict]):
 # Main -----------------------------------------------------------------------------------
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", default="200,2000", help="comma-separated station counts")
     parser.add_argument("--processes", default="1,2", help="comma-separated server process counts")
     parser.add_argument("--servers", default="daphne", help="project ASGI servers: daphne,uvicorn")
-    parser.add_argument("--workers", type=int, default=2, help="load-client processes")
+    parser.add_argument(
+        "--baseline", action=argparse.BooleanOptionalAction, default=True, help="run the baseline too"
+    )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"phases after connect, comma-separated from {','.join(PHASES)} (default all)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help=f"load-client processes (default: 2, or one per {STATIONS_PER_WORKER} stations)",
+    )
     parser.add_argument("--seconds", type=float, default=10, help="length of each measured phase")
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        help="seconds between a held station's heartbeats (default: twice per hold; 0: none)",
+    )
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=400,
+        help="handshakes in flight, all load-client processes together (default 400)",
+    )
+    parser.add_argument(
+        "--connect-rate", type=float, default=0, help="new connections per second in all (0: not paced)"
+    )
+    parser.add_argument(
+        "--source-addresses",
+        type=int,
+        default=0,
+        help=f"connect from 127.0.0.1..N (default: one per {CONNECTIONS_PER_SOURCE} stations per port)",
+    )
+    parser.add_argument(
+        "--storm-seconds", type=float, help="how long stations may take to come back (default max(60, N/50))"
+    )
+    parser.add_argument(
+        "--storm-open-timeout",
+        type=float,
+        default=10,
+        help="seconds a station waits for its handshake in the storm before it retries (default 10)",
+    )
+    parser.add_argument("--profile", help="record the servers with py-spy (connect, hold, storm) here")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="the servers' listen backlog (default: theirs, Daphne 50, Uvicorn 2048; "
+        "the kernel caps it at net.core.somaxconn)",
+    )
+    parser.add_argument("--daphne-args", default="", help="more options for Daphne (one string)")
+    parser.add_argument("--uvicorn-args", default="", help="more options for Uvicorn (one string)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-memory layer (1 process)")
     parser.add_argument("--quick", action="store_true", help="5 stations, 1.5 s phases: a smoke run")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument("--log-dir", help="keep the server logs here (default: a new temporary directory)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: write one report from the --json files of earlier runs",
+    )
     parser.add_argument(
         "--no-flush", action="store_true", help="do not empty the Redis database between systems"
     )
@@ -651,12 +1008,43 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.stations, args.seconds = "5", 1.5
+    args.phases = tuple(p for p in args.phases.split(",") if p)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
+    return args
+
+
+def merge(paths: list[str], output: str) -> None:
+    results, runs, seen = [], [], set()
+    for number, path in enumerate(paths, 1):
+        data = json.loads(Path(path).read_text())
+        for result in data["results"]:
+            key = (result["system"], result["stations"], result["processes"])
+            if key in seen:  # the same configuration again: name its run
+                result["system"] = f"{result['system']} (run {number})"
+            seen.add(key)
+            results.append(result)
+        runs.append({**data["info"], "number": number})
+    Path(output).write_text(report(results, runs))
+    print(f"Written to {output}")
+
+
+def main() -> None:
+    args = arguments()
+    if args.merge:
+        merge(args.merge, args.output)
+        return
     # Every socket is a file: raise the soft limit as far as allowed (the
     # server and client processes inherit it).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     tmp = Path(tempfile.mkdtemp(prefix="evpower-bench-"))
+    log_dir = Path(args.log_dir) if args.log_dir else tmp
+    log_dir.mkdir(parents=True, exist_ok=True)
     if args.embedded:
         args.database_url, args.redis_url = f"sqlite:///{tmp}/bench.sqlite3", ""
     process_counts = [int(p) for p in args.processes.split(",")]
@@ -676,10 +1064,14 @@ def main() -> None:
     env.pop("REDIS_URL", None)
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
-    command = "python bench/run.py " + shlex.join(sys.argv[1:])
     info = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python bench/run.py " + shlex.join(sys.argv[1:]),
         "machine": machine(),
+        "workers": args.workers,
+        "seconds": args.seconds,
+        "phases": ", ".join(args.phases),
+        "note": args.note,
     }
 
     database_reset(args.database_url)
@@ -689,39 +1081,67 @@ def main() -> None:
     database = f"PostgreSQL {versions['postgresql']}" if "postgresql" in versions else "SQLite"
     layer = f"Redis {versions['redis']}" if "redis" in versions else "the in-memory channel layer"
     info["project"] = f"{args.servers} on {database} + {layer}"
+    extra_args = {"daphne": shlex.split(args.daphne_args), "uvicorn": shlex.split(args.uvicorn_args)}
 
     results = []
     for stations in [int(s) for s in args.stations.split(",")]:
         for processes in process_counts:
-            systems = [System(f"baseline {processes}p", "baseline", "websockets", processes, env=env)]
+            systems = []
+            if args.baseline:
+                systems.append(System(f"baseline {processes}p", "baseline", "websockets", processes, env=env))
             for server in args.servers.split(","):
                 systems.append(
-                    System(f"project {server} {processes}p", "project", server, processes, env=env)
+                    System(
+                        f"project {server} {processes}p",
+                        "project",
+                        server,
+                        processes,
+                        env=env,
+                        extra_args=extra_args.get(server, []),
+                        backlog=args.backlog,
+                    )
                 )
+            plan = Plan(
+                stations=stations,
+                seconds=args.seconds,
+                phases=args.phases,
+                heartbeat_interval=args.heartbeat_interval,
+                connect_concurrency=args.connect_concurrency,
+                connect_rate=args.connect_rate,
+                sources=args.source_addresses or math.ceil(stations / processes / CONNECTIONS_PER_SOURCE),
+                storm_seconds=args.storm_seconds,
+                profile=args.profile,
+                storm_open_timeout=args.storm_open_timeout,
+            )
+            workers = args.workers or max(2, math.ceil(stations / STATIONS_PER_WORKER))
             for system in systems:
-                system.log_dir = tmp
+                system.log_dir = log_dir
                 if not args.no_flush:
                     redis_flush(args.redis_url)  # no stale presence from the last system
-                clients = Clients(args.workers)
+                clients = Clients(workers)
                 try:
-                    result = measure(system, clients, stations, args.seconds, token, args.database_url)
+                    result = measure(system, clients, plan, token, args.database_url)
                 finally:
                     clients.close()
                     for proc in system.procs:
                         if proc.poll() is None:
                             proc.kill()
                 result["kind"] = system.kind
+                result["source_addresses"] = plan.sources
                 results.append(result)
                 print(f"{system.label}, {stations} stations: done", file=sys.stderr, flush=True)
-            print(table([r for r in results if (r["stations"], r["processes"]) == (stations, processes)]))
+            group = [r for r in results if (r["stations"], r["processes"]) == (stations, processes)]
+            print(table(group))
+            for r in group:
+                for line in failure_lines(r):
+                    print(f"- {r['system']}: {line}")
             print(flush=True)
 
     info["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    text = report(args, results, info, command)
-    Path(args.output).write_text(text)
+    Path(args.output).write_text(report(results, [info]))
     if args.json:
         Path(args.json).write_text(json.dumps({"info": info, "results": results}, indent=1, default=str))
-    print(f"Written to {args.output} (server logs in {tmp})")
+    print(f"Written to {args.output} (server logs in {log_dir})")
 
 
 if __name__ == "__main__":
