@@ -12,8 +12,10 @@ transaction is stored, energy counted, the cost left at its last good value
 tariff's, one that has a snapshot keeps it; either is billed from its stored
 meter readings like a final bill (up to the latest sample while running)."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 
 from django.db import transaction as db_transaction
 from django.db.models import F, Q, QuerySet
@@ -396,28 +398,34 @@ def session_price(
     return True
 
 
-def _readings(tx: Transaction, *, meter_end: int, ended_at: datetime) -> list[MeterReading]:
-    """Every stored energy register sample of `tx`, from meterStart to `meter_end`."""
+def _readings(
+    tx: Transaction, *, meter_end: int, ended_at: datetime, unstored: Iterable[tuple] = ()
+) -> list[MeterReading]:
+    """Every energy register sample of `tx` (stored, and `unstored` ones as
+    (timestamp, Wh value, location)), from meterStart to `meter_end`."""
     readings = [MeterReading(tx.started_at, Decimal(tx.meter_start))]
     samples = MeterValue.objects.filter(
         transaction=tx, station_id=tx.station_id, measurand=ENERGY_REGISTER, phase="", unit="Wh"
-    )
-    for row in samples.only("timestamp", "value", "location"):
-        if row.location in ("", "Outlet") and tx.started_at <= row.timestamp <= ended_at:
+    ).values_list("timestamp", "value", "location")
+    for timestamp, value, location in chain(samples, unstored):
+        if location in ("", "Outlet") and tx.started_at <= timestamp <= ended_at:
             try:
-                readings.append(MeterReading(row.timestamp, Decimal(row.value)))
+                readings.append(MeterReading(timestamp, Decimal(value)))
             except ArithmeticError:
                 continue
     readings.append(MeterReading(ended_at, Decimal(meter_end)))
     return readings
 
 
-def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason: str) -> Session | None:
-    """Final bill: every stored energy register sample, ending at meterStop."""
-    session = Session.objects.filter(transaction=tx).select_related("transaction").first()
+def session_bill(
+    *, tx: Transaction, meter_end: int, ended_at: datetime, reason: str, unstored: Iterable[tuple] = ()
+) -> Session | None:
+    """Final bill: every energy register sample (stored, and `unstored` as
+    `_readings` takes them), ending at meterStop."""
+    session = Session.objects.filter(transaction=tx).first()
     if session is None:
         return None
-    readings = _readings(tx, meter_end=meter_end, ended_at=ended_at)
+    readings = _readings(tx, meter_end=meter_end, ended_at=ended_at, unstored=unstored)
     session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
     session.status = SessionStatus.COMPLETED
     session.stopped_at = ended_at

@@ -339,6 +339,7 @@ def _meters_advance(latest: dict) -> list[int]:
 
 def transaction_stop(
     *,
+    batch,
     station_pk: int,
     transaction_id: int,
     id_tag: str | None,
@@ -372,6 +373,7 @@ def transaction_stop(
             received_at=now,
         )
         return info
+    rows = []
     if transaction_data:
         rows, _ = meter_rows(
             station_pk=station_pk,
@@ -379,16 +381,21 @@ def transaction_stop(
             transaction_id=tx.pk,
             meter_values=transaction_data,
         )
-        MeterValue.objects.bulk_create(
-            [MeterValue(**dict(zip(METER_COLUMNS, row, strict=True))) for row in rows]
-        )
+        for row in rows:
+            batch.insert_values(MeterValue, METER_COLUMNS, row)
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag or ""
     tx.transaction_data = payload.get("transactionData")
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
-    session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason)
+    # The transactionData samples are stored with the commit, after this bill.
+    unstored = [
+        (row[4], row[6], row[10])  # timestamp, value, location (see METER_COLUMNS)
+        for row in rows
+        if row[5] == ENERGY_REGISTER and row[7] == "Wh" and not row[8]  # measurand, unit, phase
+    ]
+    session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason, unstored=unstored)
     # A TxProfile lives only as long as its transaction (OCPP 1.6 §3.13.3).
     tx_profiles_drop(station_pk=station_pk, connector_id=tx.connector_id)
     return info

@@ -84,7 +84,10 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
 
 
 def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None):
-    return transactions.transaction_stop(
+    """StopTransaction as the gateway handles it, committed with its batch."""
+    batch = Batch()
+    info = transactions.transaction_stop(
+        batch=batch,
         station_pk=station.pk,
         transaction_id=tx_id,
         id_tag=None,
@@ -95,6 +98,8 @@ def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None)
         payload={"transactionData": transaction_data} if transaction_data else {},
         now=at,
     )
+    batch.flush()
+    return info
 
 
 def waiting_session(station, tag, status=SessionStatus.STARTING, **fields) -> Session:

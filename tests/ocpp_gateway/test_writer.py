@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from django.db import connection
 
-from ocpp_gateway.writer import GroupCommitter
+from ocpp_gateway.chargepoint import _LOG_COLUMNS
+from ocpp_gateway.writer import GroupCommitter, Values
 from stations.models import MessageLog, Station
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,11 +23,7 @@ def _log(n: int):
     def unit(batch):
         from evpower.clock import utcnow
 
-        batch.insert(
-            MessageLog(
-                station_id="W", direction="in", message_type="CALL", action=str(n), created_at=utcnow()
-            )
-        )
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", str(n), "", {}, utcnow()))
         return n
 
     return unit
@@ -81,9 +78,7 @@ async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(write
     def boom(batch):
         raise RuntimeError("bad unit")
 
-    writer.add_row(
-        MessageLog(station_id="W", direction="in", message_type="CALL", action="r1", created_at=utcnow())
-    )
+    writer.add_row(Values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "r1", "", {}, utcnow())))
     outcome = await asyncio.gather(writer.run(boom), writer.run(_log(2)), return_exceptions=True)
     assert isinstance(outcome[0], RuntimeError) and outcome[1] == 2
     actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
