@@ -13,6 +13,7 @@ tariff's, one that has a snapshot keeps it; either is billed from its stored
 meter readings like a final bill (up to the latest sample while running)."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import chain
@@ -297,6 +298,23 @@ def sessions_fail_stale(*, now: datetime) -> int:
 # From the station (on the gateway's writer thread) -------------------------------
 
 
+@dataclass(slots=True)
+class LiveSession:
+    """What the live update reads and writes of a running session: the hot
+    path's stand-in for a Session instance (limit_reached, limit_stop_claim
+    and session_price_live take either)."""
+
+    pk: int
+    tariff_snapshot: dict | None
+    limit_kwh: Decimal | None
+    limit_amount: Decimal | None
+    limit_stop_sent_at: datetime | None
+    energy_kwh: Decimal
+    cost: Decimal
+    currency: str
+    pricing_error: str
+
+
 def session_link(*, tx: Transaction, now: datetime) -> Session:
     """The session this new transaction belongs to: the one waiting for it, else a new one."""
     candidates = Session.objects.filter(
@@ -344,7 +362,7 @@ def session_link(*, tx: Transaction, now: datetime) -> Session:
     return session
 
 
-def limit_stop_claim(session: Session, at: datetime) -> bool:
+def limit_stop_claim(session: Session | LiveSession, at: datetime) -> bool:
     """Mark the limit stop as sent; False if it already was (it is sent once)."""
     claimed = Session.objects.filter(pk=session.pk, limit_stop_sent_at__isnull=True).update(
         limit_stop_sent_at=at
@@ -357,7 +375,7 @@ def limit_stop_claim(session: Session, at: datetime) -> bool:
     return bool(claimed)
 
 
-def limit_reached(session: Session) -> bool:
+def limit_reached(session: Session | LiveSession) -> bool:
     if session.limit_kwh is not None and session.energy_kwh >= session.limit_kwh:
         return True
     return bool(
@@ -372,21 +390,63 @@ def session_price(
 
     True if the cost was computed. Pricing that fails sets `pricing_error` and
     leaves the cost as it was; without a snapshot, only energy is counted."""
+    return _price(
+        session,
+        time_zone=tx.station.time_zone,
+        started_at=tx.started_at,
+        meter_start=tx.meter_start,
+        ended_at=ended_at,
+        meter_end=meter_end,
+        readings=readings,
+    )
+
+
+def session_price_live(
+    *,
+    session: LiveSession,
+    time_zone: str,
+    started_at: datetime,
+    meter_start: int,
+    ended_at: datetime,
+    meter_end,
+) -> bool:
+    """session_price from meterStart to the latest reading, for a running session."""
+    return _price(
+        session,
+        time_zone=time_zone,
+        started_at=started_at,
+        meter_start=meter_start,
+        ended_at=ended_at,
+        meter_end=meter_end,
+        readings=None,
+    )
+
+
+def _price(
+    session,
+    *,
+    time_zone: str,
+    started_at: datetime,
+    meter_start: int,
+    ended_at: datetime,
+    meter_end,
+    readings,
+) -> bool:
     if readings is None:
         readings = [
-            MeterReading(tx.started_at, Decimal(tx.meter_start)),
+            MeterReading(started_at, Decimal(meter_start)),
             MeterReading(ended_at, Decimal(meter_end)),
         ]
-    energy = max(Decimal(meter_end) - Decimal(tx.meter_start), Decimal(0)) / KWH
+    energy = max(Decimal(meter_end) - Decimal(meter_start), Decimal(0)) / KWH
     session.energy_kwh = energy.quantize(Decimal("0.001"))
     if not session.tariff_snapshot:
         return False
     try:
         bill = price_session(
             tariff=snapshot_prices(session.tariff_snapshot),
-            time_zone=tx.station.time_zone,
+            time_zone=time_zone,
             readings=readings,
-            started_at=tx.started_at,
+            started_at=started_at,
             ended_at=ended_at,
         )
     except (PricingError, ArithmeticError) as exc:

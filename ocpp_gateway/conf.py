@@ -25,6 +25,11 @@ DEFAULTS = {
     "PRESENCE_PROCESS_TTL": 30,
     # Most frames committed in one group-commit transaction.
     "MAX_BATCH": 500,
+    # Seconds: a station sending meter samples closer together than this has
+    # its session's live energy and cost refreshed at most this often (each
+    # sample still stored at once, the latest priced at most this late). Samples
+    # this far apart, as stations send them, are each priced with their commit.
+    "LIVE_SESSION_SECONDS": 1.0,
     # lenient | strict: the tolerance policy of stations that set none. Lenient
     # takes a frame whose only schema faults are known vendor quirks (and
     # records them); strict answers it with the schema's CALLERROR.

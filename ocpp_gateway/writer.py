@@ -89,7 +89,8 @@ class Batch:
 
     def run_later(self, delay: float, unit: Callable[["Batch"], Any]) -> None:
         """Queue `unit(batch)` for a commit at least `delay` seconds after this
-        one succeeded (its failure is logged, nobody waits for it)."""
+        one succeeded, unless that unit is queued for later already (its
+        failure is logged, nobody waits for it)."""
         self.later.append((delay, unit))
 
     def flush(self) -> None:
@@ -181,7 +182,8 @@ class GroupCommitter:
         self._last_refresh = 0.0
         # What units keep from commit to commit (Batch.kept): writer thread only.
         self._kept: dict[type, Any] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        # Units run_later asked for, by unit: one pending run of each at a time.
+        self._timers: dict[Unit, asyncio.TimerHandle] = {}
 
     async def run(self, unit: Unit) -> Any:
         """Run `unit(batch)` in the next commit; return its result once committed."""
@@ -239,11 +241,11 @@ class GroupCommitter:
                 for work in after:
                     self._start(work)
                 for delay, unit in later:
-                    self._timers.add(loop.call_later(delay, self._submit_later, unit))
+                    if unit not in self._timers:
+                        self._timers[unit] = loop.call_later(delay, self._submit_later, unit)
 
     def _submit_later(self, unit: Unit) -> None:
-        now = asyncio.get_running_loop().time()
-        self._timers = {t for t in self._timers if t.when() > now}  # drop those that fired
+        del self._timers[unit]
         self.submit(unit)
 
     def _start(self, work: AfterCommit) -> None:
@@ -262,7 +264,7 @@ class GroupCommitter:
         await self.run(lambda batch: None)
 
     async def close(self) -> None:
-        for timer in self._timers:
+        for timer in self._timers.values():
             timer.cancel()
         if self._task is not None:
             if self._pending or self._rows:

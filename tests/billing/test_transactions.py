@@ -257,6 +257,44 @@ def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
     assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("5.000")
 
 
+def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_seconds(
+    station, tag, settings
+):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}  # what the writer keeps from commit to commit
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    # The next sample comes (in wall-clock time) well within 60 s of that commit.
+    flood = meter(station, tx_id, (minutes(1.5), "3000"), batch=Batch(kept=kept))
+    session = Session.objects.get(transaction_id=tx_id)
+    # 1 kWh * 1.00: the first sample is priced with its commit, the second not yet...
+    assert (session.energy_kwh, session.cost) == (Decimal("1.000"), Decimal("1.00"))
+    # ...though it is stored and moves the transaction's meter at once.
+    tx = Transaction.objects.get(pk=tx_id)
+    assert (tx.last_meter_wh, tx.last_meter_at) == (3000, minutes(1.5))
+    # The writer runs the refresh 60 s later: 3 kWh * 1.00.
+    [(delay, refresh)] = flood.later
+    assert delay == 60
+    later = Batch(kept=kept)
+    refresh(later)
+    later.flush()
+    session.refresh_from_db()
+    assert (session.energy_kwh, session.cost) == (Decimal("3.000"), Decimal("3.00"))
+
+
+def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 0}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    second = meter(station, tx_id, (minutes(2), "2500"), batch=Batch(kept=kept))
+    assert second.later == []
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.energy_kwh, session.cost) == (Decimal("2.500"), Decimal("2.50"))
+
+
 def test_kwh_samples_are_read_as_kwh(station, tag):
     tx_id = start(station, meter_start=0).transaction_id
     batch = Batch()

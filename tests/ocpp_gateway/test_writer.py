@@ -83,3 +83,26 @@ async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(write
     assert isinstance(outcome[0], RuntimeError) and outcome[1] == 2
     actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
     assert actions == {"r1", "2"}
+
+
+async def test_state_kept_by_the_writer_outlives_a_commit(writer):
+    seen = await writer.run(lambda batch: batch.kept(list).append(1) or list(batch.kept(list)))
+    assert seen == [1]
+    assert await writer.run(lambda batch: batch.kept(list).append(2) or list(batch.kept(list))) == [1, 2]
+
+
+async def test_a_unit_asked_for_later_runs_once_however_often_it_was_asked(writer):
+    ran = []
+
+    def later(batch):
+        ran.append(connection.in_atomic_block)
+
+    def unit(batch):
+        batch.run_later(0.05, later)
+
+    await asyncio.gather(writer.run(unit), writer.run(unit))
+    await writer.run(unit)
+    assert ran == []  # not before its delay
+    await asyncio.sleep(0.2)
+    await writer.drain()
+    assert ran == [True]  # once, in a commit of its own
