@@ -28,7 +28,7 @@ from evpower.api.permissions import has_role
 from evpower.errors import Conflict, Invalid
 from evpower.models import Role
 from ocpp_gateway import commands
-from stations.id_tags import id_tag_info, id_tag_owner_id, id_tag_use_check
+from stations.id_tags import id_tag_info, id_tag_use_check
 from stations.models import Connector, IdTag, RegistrationStatus, Station
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -315,41 +315,38 @@ class LiveSession:
     pricing_error: str
 
 
-def session_link(*, tx: Transaction, now: datetime) -> Session:
-    """The session this new transaction belongs to: the one waiting for it, else a new one."""
-    candidates = Session.objects.filter(
-        station_id=tx.station_id,
-        connector_id=tx.connector_id,
-        id_tag__iexact=tx.id_tag,
-        transaction__isnull=True,
-    )
-    # The remote-started one first; a session only created is next.
-    session = (
-        candidates.filter(status__in=WAITING)
-        .order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
-        .first()
-    )
-    if session is None:
-        # RemoteStart's reply was lost or late, but the station did start: that
-        # session (and its limits) is the one charging after all.
-        session = (
-            candidates.filter(
+def session_link(*, tx: Transaction, owner_id: int | None, now: datetime) -> Session:
+    """The session this new transaction belongs to: the one waiting for it, else
+    a new one billed to `owner_id` (the tag's owner, None for none)."""
+    # One query: the sessions waiting for it and one whose RemoteStart's reply
+    # was lost or late, though the station did start (that session, and its
+    # limits, is the one charging after all). The remote-started one first;
+    # a session only created is next; the lost-reply one last.
+    candidates = list(
+        Session.objects.filter(
+            Q(status__in=WAITING)
+            | Q(
                 status=SessionStatus.FAILED,
                 stop_reason=SessionStopReason.NO_REPLY,
                 remote_start_at__gte=now - timedelta(seconds=START_TIMEOUT_SECONDS),
-            )
-            .order_by("-remote_start_at", "-id")
-            .first()
-        )
-        if session is not None:
-            session.stopped_at, session.stop_reason = None, ""
+            ),
+            station_id=tx.station_id,
+            connector_id=tx.connector_id,
+            id_tag__iexact=tx.id_tag,
+            transaction__isnull=True,
+        ).order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
+    )
+    waiting = [c for c in candidates if c.status in WAITING]
+    session = (waiting or candidates or [None])[0]
+    if session is not None and session.status == SessionStatus.FAILED:
+        session.stopped_at, session.stop_reason = None, ""
     if session is None:
         # Started at the station itself (RFID, free vend): billed all the same.
         session = Session(
             station_id=tx.station_id,
             connector_id=tx.connector_id,
             id_tag=tx.id_tag,
-            user_id=id_tag_owner_id(id_tag=tx.id_tag),
+            user_id=owner_id,
         )
     if session.tariff_snapshot is None:
         tariff = tariff_applicable(station_pk=tx.station_id, at=tx.started_at)

@@ -11,6 +11,7 @@ from functools import partial
 
 from django.db import connection
 from django.db import transaction as db_transaction
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from billing.models import MeterValue, Session, SessionStatus, Transaction, UnmatchedStop
@@ -32,7 +33,7 @@ from ocpp16.schemas import MAX_INTEGER
 from ocpp_gateway import commands
 from ocpp_gateway.conf import gateway_settings
 from stations.charging_profiles import tx_profiles_drop
-from stations.id_tags import id_tag_info
+from stations.id_tags import id_tag_info, id_tag_lookup
 from stations.reservations import reservation_use
 
 logger = logging.getLogger(__name__)
@@ -59,16 +60,15 @@ def transaction_start(
     A station retrying after a lost reply sends the identical request again:
     it gets the same transaction id and nothing new is created.
     """
-    existing = Transaction.objects.filter(
-        station_id=station_pk,
-        connector_id=connector_id,
-        id_tag=id_tag,
-        meter_start=meter_start,
-        started_at=timestamp,
-    ).first()
-    info = id_tag_info(id_tag=id_tag, now=now)
-    if existing is not None:
-        return StartResult(existing.transaction_id, info)
+    # One query for both: the identical transaction, and any still open on the connector.
+    on_connector = Transaction.objects.filter(station_id=station_pk, connector_id=connector_id).filter(
+        Q(stopped_at__isnull=True) | Q(id_tag=id_tag, meter_start=meter_start, started_at=timestamp)
+    )
+    found = list(on_connector.select_related("station").order_by("transaction_id"))
+    info, owner_id = id_tag_lookup(id_tag=id_tag, now=now)
+    for tx in found:
+        if (tx.id_tag, tx.meter_start, tx.started_at) == (id_tag, meter_start, timestamp):
+            return StartResult(tx.transaction_id, info)
 
     if info["status"] == "Accepted":
         concurrent = Transaction.objects.filter(id_tag__iexact=id_tag, stopped_at__isnull=True).exclude(
@@ -79,9 +79,7 @@ def transaction_start(
 
     # A station that lost its previous transaction on this connector (reboot,
     # power loss) starts a new one; the old one cannot still be running.
-    for stale in Transaction.objects.filter(
-        station_id=station_pk, connector_id=connector_id, stopped_at__isnull=True
-    ):
+    for stale in found:
         transaction_close(transaction=stale, reason="Superseded", now=now)
 
     tx = Transaction.objects.create(
@@ -94,7 +92,7 @@ def transaction_start(
         last_meter_wh=meter_start,
         last_meter_at=timestamp,
     )
-    session_link(tx=tx, now=now)
+    session_link(tx=tx, now=now, owner_id=owner_id)
     if reservation_id is not None:
         reservation_use(station_pk=station_pk, reservation_id=reservation_id, transaction_id=tx.pk)
     return StartResult(tx.transaction_id, info)

@@ -148,6 +148,14 @@ def test_tariff_delete_archives_a_used_tariff_and_deletes_an_unused_one(station,
 # Start --------------------------------------------------------------------------
 
 
+def test_a_start_at_the_station_takes_eight_queries(station, tag, django_assert_num_queries):
+    # The connector's open or identical transaction, the tag (info and owner),
+    # another transaction of the tag, the insert, the session waiting for it,
+    # the station's and the network's tariff, the session's insert.
+    with django_assert_num_queries(8):
+        start(station)
+
+
 def test_start_transaction_links_the_waiting_session(station, tag):
     session = waiting_session(station, tag, limit_kwh=Decimal("5"))
     result = start(station, id_tag="tag-owned")  # idTag is case-insensitive
