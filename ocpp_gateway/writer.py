@@ -9,6 +9,7 @@ or on Django's single sync thread.
 
 import asyncio
 import contextvars
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -124,14 +125,27 @@ _AS_IS = (
 _COPY_PLANS: dict[tuple[type, tuple[str, ...]], tuple[str, list | None]] = {}
 
 
+def _json_text(value):
+    return None if value is None else json.dumps(value)
+
+
+def _conversion(field) -> Callable | None:
+    """How COPY gets a value of `field`: as it is (None), or converted."""
+    if type(field) in _AS_IS:
+        return None
+    if type(field) is models.JSONField and field.encoder is None:
+        # The text Django's adapter would produce, without its wrapper per value
+        # (the message log: a payload per frame). None is SQL NULL, as there.
+        return _json_text
+    return partial(field.get_db_prep_save, connection=connection)
+
+
 def _copy_plan(model, columns: tuple[str, ...]) -> tuple[str, list | None]:
     plan = _COPY_PLANS.get((model, columns))
     if plan is None:
         meta = model._meta
         fields = [meta.get_field(name) for name in columns]
-        convert = [
-            None if type(f) in _AS_IS else partial(f.get_db_prep_save, connection=connection) for f in fields
-        ]
+        convert = [_conversion(f) for f in fields]
         names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN"
         plan = _COPY_PLANS[(model, columns)] = (sql, convert if any(convert) else None)

@@ -106,3 +106,22 @@ async def test_a_unit_asked_for_later_runs_once_however_often_it_was_asked(write
     await asyncio.sleep(0.2)
     await writer.drain()
     assert ran == [True]  # once, in a commit of its own
+
+
+async def test_json_values_are_stored_as_given_whatever_their_characters(writer):
+    from evpower.clock import utcnow
+
+    odd = {"text": 'tab\there, back\\slash, "quotes", new\nline, ünïcødé \u2028', "n": [1, 2.5, None, True]}
+
+    def unit(batch):
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("J", "in", "CALL", "odd", "1", odd, utcnow()))
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("J", "in", "CALL", "none", "2", None, utcnow()))
+
+    await writer.run(unit)
+    stored = {
+        action: payload
+        async for action, payload in MessageLog.objects.filter(station_id="J").values_list(
+            "action", "payload"
+        )
+    }
+    assert stored == {"odd": odd, "none": None}
