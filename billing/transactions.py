@@ -1,6 +1,7 @@
 """OCPP transactions as the station reports them: StartTransaction,
-MeterValues (every sample kept, energy normalised to Wh, live session cost
-once per commit) and StopTransaction; and closing an abandoned one."""
+MeterValues (every sample kept, energy normalised to Wh, the meter moved with
+each commit, the live session's cost at most every LIVE_SESSION_SECONDS) and
+StopTransaction; and closing an abandoned one."""
 
 import logging
 import time
@@ -207,8 +208,9 @@ def meter_values_record(
 
 
 class LiveMeters:
-    """The latest energy reading per transaction in one commit: the sessions'
-    live energy and cost are written once per commit, not once per frame."""
+    """The latest energy reading per transaction in one commit: the meters and
+    the sessions' live energy and cost are written once per commit, not once
+    per frame (and a flooding station's session not with every commit)."""
 
     def __init__(self) -> None:
         # Keyed by station too: a transaction id is only this station's to report on.
