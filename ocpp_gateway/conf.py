@@ -30,6 +30,9 @@ DEFAULTS = {
     # sample still stored at once, the latest priced at most this late). Samples
     # this far apart, as stations send them, are each priced with their commit.
     "LIVE_SESSION_SECONDS": 1.0,
+    # The cyclic garbage collector's thresholds in a server process (gc.set_threshold),
+    # set with gc.freeze() when its first writer starts; empty: Python's own.
+    "GC_THRESHOLD": (20_000, 20, 20),
     # lenient | strict: the tolerance policy of stations that set none. Lenient
     # takes a frame whose only schema faults are known vendor quirks (and
     # records them); strict answers it with the schema's CALLERROR.
