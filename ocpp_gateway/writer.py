@@ -190,9 +190,9 @@ REFRESH_SECONDS = 10
 def _collector_tune() -> None:
     """Once per process, when its first writer starts (the server is loaded):
     what is loaded by now leaves the cyclic collector's sight (gc.freeze), and
-    young collections run less often. A full collection walks every object
-    with the event loop and the writer stopped (50-80 ms measured here for the
-    loaded server alone): a pause every station's answer would wait for."""
+    full collections run less often (GC_THRESHOLD). A full collection walks
+    every object with the event loop and the writer stopped (100-120 ms in the
+    bench server): a pause every station's answer waits for."""
     threshold = gateway_settings.GC_THRESHOLD
     if threshold:
         gc.collect()
