@@ -12,8 +12,11 @@ transaction is stored, energy counted, the cost left at its last good value
 tariff's, one that has a snapshot keeps it; either is billed from its stored
 meter readings like a final bill (up to the latest sample while running)."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 
 from django.db import transaction as db_transaction
 from django.db.models import F, Q, QuerySet
@@ -25,7 +28,7 @@ from evpower.api.permissions import has_role
 from evpower.errors import Conflict, Invalid
 from evpower.models import Role
 from ocpp_gateway import commands
-from stations.id_tags import id_tag_info, id_tag_owner_id, id_tag_use_check
+from stations.id_tags import id_tag_info, id_tag_use_check
 from stations.models import Connector, IdTag, RegistrationStatus, Station
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -295,41 +298,55 @@ def sessions_fail_stale(*, now: datetime) -> int:
 # From the station (on the gateway's writer thread) -------------------------------
 
 
-def session_link(*, tx: Transaction, now: datetime) -> Session:
-    """The session this new transaction belongs to: the one waiting for it, else a new one."""
-    candidates = Session.objects.filter(
-        station_id=tx.station_id,
-        connector_id=tx.connector_id,
-        id_tag__iexact=tx.id_tag,
-        transaction__isnull=True,
-    )
-    # The remote-started one first; a session only created is next.
-    session = (
-        candidates.filter(status__in=WAITING)
-        .order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
-        .first()
-    )
-    if session is None:
-        # RemoteStart's reply was lost or late, but the station did start: that
-        # session (and its limits) is the one charging after all.
-        session = (
-            candidates.filter(
+@dataclass(slots=True)
+class LiveSession:
+    """What the live update reads and writes of a running session: the hot
+    path's stand-in for a Session instance (limit_reached, limit_stop_claim
+    and session_price_live take either)."""
+
+    pk: int
+    tariff_snapshot: dict | None
+    limit_kwh: Decimal | None
+    limit_amount: Decimal | None
+    limit_stop_sent_at: datetime | None
+    energy_kwh: Decimal
+    cost: Decimal
+    currency: str
+    pricing_error: str
+
+
+def session_link(*, tx: Transaction, owner_id: int | None, now: datetime) -> Session:
+    """The session this new transaction belongs to: the one waiting for it, else
+    a new one billed to `owner_id` (the tag's owner, None for none)."""
+    # One query: the sessions waiting for it and one whose RemoteStart's reply
+    # was lost or late, though the station did start (that session, and its
+    # limits, is the one charging after all). The remote-started one first;
+    # a session only created is next; the lost-reply one last.
+    candidates = list(
+        Session.objects.filter(
+            Q(status__in=WAITING)
+            | Q(
                 status=SessionStatus.FAILED,
                 stop_reason=SessionStopReason.NO_REPLY,
                 remote_start_at__gte=now - timedelta(seconds=START_TIMEOUT_SECONDS),
-            )
-            .order_by("-remote_start_at", "-id")
-            .first()
-        )
-        if session is not None:
-            session.stopped_at, session.stop_reason = None, ""
+            ),
+            station_id=tx.station_id,
+            connector_id=tx.connector_id,
+            id_tag__iexact=tx.id_tag,
+            transaction__isnull=True,
+        ).order_by(F("remote_start_at").desc(nulls_last=True), "-created_at", "-id")
+    )
+    waiting = [c for c in candidates if c.status in WAITING]
+    session = (waiting or candidates or [None])[0]
+    if session is not None and session.status == SessionStatus.FAILED:
+        session.stopped_at, session.stop_reason = None, ""
     if session is None:
         # Started at the station itself (RFID, free vend): billed all the same.
         session = Session(
             station_id=tx.station_id,
             connector_id=tx.connector_id,
             id_tag=tx.id_tag,
-            user_id=id_tag_owner_id(id_tag=tx.id_tag),
+            user_id=owner_id,
         )
     if session.tariff_snapshot is None:
         tariff = tariff_applicable(station_pk=tx.station_id, at=tx.started_at)
@@ -342,7 +359,7 @@ def session_link(*, tx: Transaction, now: datetime) -> Session:
     return session
 
 
-def limit_stop_claim(session: Session, at: datetime) -> bool:
+def limit_stop_claim(session: Session | LiveSession, at: datetime) -> bool:
     """Mark the limit stop as sent; False if it already was (it is sent once)."""
     claimed = Session.objects.filter(pk=session.pk, limit_stop_sent_at__isnull=True).update(
         limit_stop_sent_at=at
@@ -355,7 +372,7 @@ def limit_stop_claim(session: Session, at: datetime) -> bool:
     return bool(claimed)
 
 
-def limit_reached(session: Session) -> bool:
+def limit_reached(session: Session | LiveSession) -> bool:
     if session.limit_kwh is not None and session.energy_kwh >= session.limit_kwh:
         return True
     return bool(
@@ -370,21 +387,63 @@ def session_price(
 
     True if the cost was computed. Pricing that fails sets `pricing_error` and
     leaves the cost as it was; without a snapshot, only energy is counted."""
+    return _price(
+        session,
+        time_zone=tx.station.time_zone,
+        started_at=tx.started_at,
+        meter_start=tx.meter_start,
+        ended_at=ended_at,
+        meter_end=meter_end,
+        readings=readings,
+    )
+
+
+def session_price_live(
+    *,
+    session: LiveSession,
+    time_zone: str,
+    started_at: datetime,
+    meter_start: int,
+    ended_at: datetime,
+    meter_end,
+) -> bool:
+    """session_price from meterStart to the latest reading, for a running session."""
+    return _price(
+        session,
+        time_zone=time_zone,
+        started_at=started_at,
+        meter_start=meter_start,
+        ended_at=ended_at,
+        meter_end=meter_end,
+        readings=None,
+    )
+
+
+def _price(
+    session,
+    *,
+    time_zone: str,
+    started_at: datetime,
+    meter_start: int,
+    ended_at: datetime,
+    meter_end,
+    readings,
+) -> bool:
     if readings is None:
         readings = [
-            MeterReading(tx.started_at, Decimal(tx.meter_start)),
+            MeterReading(started_at, Decimal(meter_start)),
             MeterReading(ended_at, Decimal(meter_end)),
         ]
-    energy = max(Decimal(meter_end) - Decimal(tx.meter_start), Decimal(0)) / KWH
+    energy = max(Decimal(meter_end) - Decimal(meter_start), Decimal(0)) / KWH
     session.energy_kwh = energy.quantize(Decimal("0.001"))
     if not session.tariff_snapshot:
         return False
     try:
         bill = price_session(
             tariff=snapshot_prices(session.tariff_snapshot),
-            time_zone=tx.station.time_zone,
+            time_zone=time_zone,
             readings=readings,
-            started_at=tx.started_at,
+            started_at=started_at,
             ended_at=ended_at,
         )
     except (PricingError, ArithmeticError) as exc:
@@ -396,28 +455,34 @@ def session_price(
     return True
 
 
-def _readings(tx: Transaction, *, meter_end: int, ended_at: datetime) -> list[MeterReading]:
-    """Every stored energy register sample of `tx`, from meterStart to `meter_end`."""
+def _readings(
+    tx: Transaction, *, meter_end: int, ended_at: datetime, unstored: Iterable[tuple] = ()
+) -> list[MeterReading]:
+    """Every energy register sample of `tx` (stored, and `unstored` ones as
+    (timestamp, Wh value, location)), from meterStart to `meter_end`."""
     readings = [MeterReading(tx.started_at, Decimal(tx.meter_start))]
     samples = MeterValue.objects.filter(
         transaction=tx, station_id=tx.station_id, measurand=ENERGY_REGISTER, phase="", unit="Wh"
-    )
-    for row in samples.only("timestamp", "value", "location"):
-        if row.location in ("", "Outlet") and tx.started_at <= row.timestamp <= ended_at:
+    ).values_list("timestamp", "value", "location")
+    for timestamp, value, location in chain(samples, unstored):
+        if location in ("", "Outlet") and tx.started_at <= timestamp <= ended_at:
             try:
-                readings.append(MeterReading(row.timestamp, Decimal(row.value)))
+                readings.append(MeterReading(timestamp, Decimal(value)))
             except ArithmeticError:
                 continue
     readings.append(MeterReading(ended_at, Decimal(meter_end)))
     return readings
 
 
-def session_bill(*, tx: Transaction, meter_end: int, ended_at: datetime, reason: str) -> Session | None:
-    """Final bill: every stored energy register sample, ending at meterStop."""
-    session = Session.objects.filter(transaction=tx).select_related("transaction").first()
+def session_bill(
+    *, tx: Transaction, meter_end: int, ended_at: datetime, reason: str, unstored: Iterable[tuple] = ()
+) -> Session | None:
+    """Final bill: every energy register sample (stored, and `unstored` as
+    `_readings` takes them), ending at meterStop."""
+    session = Session.objects.filter(transaction=tx).first()
     if session is None:
         return None
-    readings = _readings(tx, meter_end=meter_end, ended_at=ended_at)
+    readings = _readings(tx, meter_end=meter_end, ended_at=ended_at, unstored=unstored)
     session_price(session=session, tx=tx, ended_at=ended_at, meter_end=meter_end, readings=readings)
     session.status = SessionStatus.COMPLETED
     session.stopped_at = ended_at

@@ -1,8 +1,10 @@
 """OCPP transactions as the station reports them: StartTransaction,
-MeterValues (every sample kept, energy normalised to Wh, live session cost
-once per commit) and StopTransaction; and closing an abandoned one."""
+MeterValues (every sample kept, energy normalised to Wh, the meter moved with
+each commit, the live session's cost at most every LIVE_SESSION_SECONDS) and
+StopTransaction; and closing an abandoned one."""
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,26 +12,29 @@ from functools import partial
 
 from django.db import connection
 from django.db import transaction as db_transaction
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from billing.models import MeterValue, Transaction, UnmatchedStop
+from billing.models import MeterValue, Session, SessionStatus, Transaction, UnmatchedStop
 from billing.sessions import (
     ENERGY_REGISTER,
     FINISHED,
     KWH,
+    LiveSession,
     limit_reached,
     limit_stop_claim,
     session_bill,
     session_link,
-    session_price,
+    session_price_live,
 )
-from evpower.bulk import rows_update
+from evpower.bulk import values_update
 from evpower.clock import utcnow
 from evpower.errors import Conflict
 from ocpp16.schemas import MAX_INTEGER
 from ocpp_gateway import commands
+from ocpp_gateway.conf import gateway_settings
 from stations.charging_profiles import tx_profiles_drop
-from stations.id_tags import id_tag_info
+from stations.id_tags import id_tag_info, id_tag_lookup
 from stations.reservations import reservation_use
 
 logger = logging.getLogger(__name__)
@@ -56,16 +61,15 @@ def transaction_start(
     A station retrying after a lost reply sends the identical request again:
     it gets the same transaction id and nothing new is created.
     """
-    existing = Transaction.objects.filter(
-        station_id=station_pk,
-        connector_id=connector_id,
-        id_tag=id_tag,
-        meter_start=meter_start,
-        started_at=timestamp,
-    ).first()
-    info = id_tag_info(id_tag=id_tag, now=now)
-    if existing is not None:
-        return StartResult(existing.transaction_id, info)
+    # One query for both: the identical transaction, and any still open on the connector.
+    on_connector = Transaction.objects.filter(station_id=station_pk, connector_id=connector_id).filter(
+        Q(stopped_at__isnull=True) | Q(id_tag=id_tag, meter_start=meter_start, started_at=timestamp)
+    )
+    found = list(on_connector.select_related("station").order_by("transaction_id"))
+    info, owner_id = id_tag_lookup(id_tag=id_tag, now=now)
+    for tx in found:
+        if (tx.id_tag, tx.meter_start, tx.started_at) == (id_tag, meter_start, timestamp):
+            return StartResult(tx.transaction_id, info)
 
     if info["status"] == "Accepted":
         concurrent = Transaction.objects.filter(id_tag__iexact=id_tag, stopped_at__isnull=True).exclude(
@@ -76,9 +80,7 @@ def transaction_start(
 
     # A station that lost its previous transaction on this connector (reboot,
     # power loss) starts a new one; the old one cannot still be running.
-    for stale in Transaction.objects.filter(
-        station_id=station_pk, connector_id=connector_id, stopped_at__isnull=True
-    ):
+    for stale in found:
         transaction_close(transaction=stale, reason="Superseded", now=now)
 
     tx = Transaction.objects.create(
@@ -91,7 +93,7 @@ def transaction_start(
         last_meter_wh=meter_start,
         last_meter_at=timestamp,
     )
-    session_link(tx=tx, now=now)
+    session_link(tx=tx, now=now, owner_id=owner_id)
     if reservation_id is not None:
         reservation_use(station_pk=station_pk, reservation_id=reservation_id, transaction_id=tx.pk)
     return StartResult(tx.transaction_id, info)
@@ -205,34 +207,10 @@ def meter_values_record(
         batch.state(LiveMeters).note(station_pk=station_pk, transaction_id=transaction_id, latest=latest)
 
 
-# What the live update reads: loading whole rows costs more than the query.
-_LIVE_FIELDS = (
-    "transaction_id",
-    "station_id",
-    "meter_start",
-    "started_at",
-    "last_meter_wh",
-    "last_meter_at",
-    "station__id",
-    "station__time_zone",
-    "session__id",
-    "session__transaction_id",
-    "session__status",
-    "session__tariff_snapshot",
-    "session__limit_kwh",
-    "session__limit_amount",
-    "session__limit_stop_sent_at",
-    "session__energy_kwh",
-    "session__cost",
-    "session__currency",
-    "session__pricing_error",
-    "session__updated_at",
-)
-
-
 class LiveMeters:
-    """The latest energy reading per transaction in one commit: the sessions'
-    live energy and cost are written once per commit, not once per frame."""
+    """The latest energy reading per transaction in one commit: the meters and
+    the sessions' live energy and cost are written once per commit, not once
+    per frame (and a flooding station's session not with every commit)."""
 
     def __init__(self) -> None:
         # Keyed by station too: a transaction id is only this station's to report on.
@@ -249,69 +227,64 @@ class LiveMeters:
             _live_update(batch, self.latest)
 
 
+class LiveClock:
+    """When this writer last refreshed each transaction's live session, and
+    those whose latest sample it has not priced yet (their station sends
+    faster than LIVE_SESSION_SECONDS), by time.monotonic(). Kept by the writer
+    from commit to commit."""
+
+    def __init__(self) -> None:
+        self.refreshed: dict[int, float] = {}
+        self.deferred: dict[int, float] = {}
+        self.pruned_at = time.monotonic()
+
+    def prune(self, clock: float, every: float) -> None:
+        # An entry older than `every` means what no entry means: due.
+        if clock - self.pruned_at >= max(every, 60):
+            self.pruned_at = clock
+            self.refreshed = {tx: at for tx, at in self.refreshed.items() if clock - at < every}
+
+
 def _live_update(batch, touched: dict) -> None:
-    latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
-    advanced = connection.vendor == "postgresql"
-    ids = list(latest)
-    if advanced:
-        # Move every transaction's meter in one statement, and load (below)
-        # only those whose session is live. One array, not a parameter per id:
-        # the same statement text each commit (psycopg parses it once).
-        latest = {tx_id: latest[tx_id] for tx_id in _meters_advance(latest)}
-        if not latest:
-            return
-        ids = RawSQL("SELECT unnest(%s::integer[])", [list(latest)])
-    # One query for transactions, stations and sessions: this runs per commit.
-    txs = list(
-        Transaction.objects.filter(pk__in=ids, stopped_at__isnull=True)
-        .select_related("station", "session")
-        .only(*_LIVE_FIELDS)
-    )
-    sessions = {}
-    for tx in txs:
-        session = getattr(tx, "session", None)
-        if session is not None and session.status not in FINISHED:
-            session.transaction = tx
-            sessions[tx.pk] = session
-    now = utcnow()
-    changed_tx = []
-    # Sessions by the fields written, one statement each (usually one in all):
-    # a flagged session keeps its last good cost, and the flag is written only
-    # where it moved (a session repriced meanwhile must not be flagged again).
-    changed_sessions: dict[tuple[str, ...], list] = {}
-    for tx in txs:
-        station_pk, (ts, wh) = latest[tx.pk]
-        if station_pk != tx.station_id:
-            # Another station's transaction id (a bug or a forgery): its samples
-            # are kept, but they must not move someone else's bill.
-            continue
-        if tx.last_meter_at and ts < tx.last_meter_at:
-            continue
-        tx.last_meter_wh, tx.last_meter_at = int(wh), ts
-        changed_tx.append(tx)
-        session = sessions.get(tx.pk)
-        if session is None:
-            continue
-        flag = session.pricing_error
-        priced = session_price(session=session, tx=tx, ended_at=ts, meter_end=wh, readings=None)
-        session.updated_at = now  # bulk_update does not apply auto_now
-        fields = ("energy_kwh", "updated_at")
-        fields += ("cost", "currency") if priced or not (flag or session.pricing_error) else ()
-        fields += ("pricing_error",) if session.pricing_error != flag else ()
-        changed_sessions.setdefault(fields, []).append(session)
-        if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
-            batch.after_commit(partial(commands.limit_stop, station_pk=tx.station_id, transaction_id=tx.pk))
-    if not advanced:
-        rows_update(changed_tx, ["last_meter_wh", "last_meter_at"])
-    # Not `status`: an API request may have moved the session meanwhile (stop
-    # requested), and this write must not put it back.
-    for fields, rows in changed_sessions.items():
-        rows_update(rows, list(fields))
+    """Move each transaction's meter to its latest sample; refresh the live
+    session of those whose session this writer has not refreshed for
+    LIVE_SESSION_SECONDS (the first sample always), the others' in a commit
+    that long later."""
+    advance = _meters_advance if connection.vendor == "postgresql" else _meters_advance_portable
+    live = advance(touched)
+    if not live:
+        return
+    every = gateway_settings.LIVE_SESSION_SECONDS
+    state, clock = batch.kept(LiveClock), time.monotonic()
+    due = []
+    for tx_id in live:
+        last = state.refreshed.get(tx_id)
+        if last is None or clock - last >= every:
+            due.append(tx_id)
+            state.refreshed[tx_id] = clock
+        else:
+            state.deferred[tx_id] = clock
+    if len(due) < len(live):
+        batch.run_later(every, _live_deferred_refresh)
+    if due:
+        _sessions_live_refresh(batch, due)
+    state.prune(clock, every)
 
 
-# The same rules as _live_update's loop: the station's own open transaction,
-# never backwards in time. Arrays keep the statement's text (and psycopg's
-# parsing of it) the same whatever the number of transactions.
+def _live_deferred_refresh(batch) -> None:
+    state, clock = batch.kept(LiveClock), time.monotonic()
+    deferred, state.deferred = state.deferred, {}
+    # Not those refreshed since (by a due sample after the deferred one).
+    due = [tx_id for tx_id, at in deferred.items() if state.refreshed.get(tx_id, at - 1) < at]
+    for tx_id in due:
+        state.refreshed[tx_id] = clock
+    if due:
+        _sessions_live_refresh(batch, due)
+
+
+# The same rules as _meters_advance_portable: the station's own open
+# transaction, never backwards in time. Arrays keep the statement's text (and
+# psycopg's parsing of it) the same whatever the number of transactions.
 _METERS_ADVANCE = """
 UPDATE billing_transaction AS t SET last_meter_wh = v.wh, last_meter_at = v.ts
 FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS v(id, station_id, ts, wh)
@@ -323,22 +296,109 @@ RETURNING t.transaction_id, EXISTS (
 """
 
 
-def _meters_advance(latest: dict) -> list[int]:
+def _meters_advance(touched: dict) -> list[int]:
     """Write each transaction's latest meter reading (PostgreSQL, one
     statement); the ids of those moved whose session is live."""
     ids, stations, times, whs = [], [], [], []
-    for tx_id, (station_pk, (ts, wh)) in latest.items():
+    for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
         stations.append(station_pk)
         times.append(ts)
         whs.append(int(wh))
     with connection.cursor() as cursor:
-        cursor.execute(_METERS_ADVANCE, [ids, stations, times, whs, [str(s) for s in FINISHED]])
+        cursor.execute(_METERS_ADVANCE, [ids, stations, times, whs, _FINISHED])
         return [tx_id for tx_id, live in cursor.fetchall() if live]
+
+
+def _meters_advance_portable(touched: dict) -> list[int]:
+    """_meters_advance on databases without arrays."""
+    latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
+    rows = Transaction.objects.filter(pk__in=list(latest), stopped_at__isnull=True).values_list(
+        "transaction_id", "station_id", "last_meter_at", "session__status"
+    )
+    moved, live = [], []
+    for tx_id, station_id, previous, status in rows:
+        station_pk, (ts, wh) = latest[tx_id]
+        if station_pk != station_id or (previous is not None and ts < previous):
+            # Another station's transaction id (a bug or a forgery): its samples
+            # are kept, but they must not move someone else's bill.
+            continue
+        moved.append((tx_id, int(wh), ts))
+        if status is not None and status not in FINISHED:
+            live.append(tx_id)
+    values_update(Transaction, ["last_meter_wh", "last_meter_at"], moved)
+    return live
+
+
+_FINISHED = [str(status) for status in FINISHED]
+_LIVE_STATUSES = [status for status in SessionStatus if status not in FINISHED]
+# What the live refresh reads, as plain values: a model instance per row costs
+# more than the query.
+_LIVE_COLUMNS = (
+    "transaction_id",
+    "station_id",
+    "meter_start",
+    "started_at",
+    "last_meter_wh",
+    "last_meter_at",
+    "station__time_zone",
+    "session__id",
+    "session__tariff_snapshot",
+    "session__limit_kwh",
+    "session__limit_amount",
+    "session__limit_stop_sent_at",
+    "session__energy_kwh",
+    "session__cost",
+    "session__currency",
+    "session__pricing_error",
+)
+
+
+def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
+    """Price the live sessions of these open transactions up to their meter's
+    latest reading, and send a limit's stop once."""
+    now = utcnow()
+    ids = tx_ids
+    if connection.vendor == "postgresql":
+        # One array, not a parameter per id: the same statement text each commit.
+        ids = RawSQL("SELECT unnest(%s::integer[])", [tx_ids])
+    rows = Transaction.objects.filter(
+        pk__in=ids, stopped_at__isnull=True, session__status__in=_LIVE_STATUSES
+    ).values_list(*_LIVE_COLUMNS)
+    # Sessions by the fields written, one statement each (usually one in all):
+    # a flagged session keeps its last good cost, and the flag is written only
+    # where it moved (a session repriced meanwhile must not be flagged again).
+    # Not `status`: an API request may have moved the session meanwhile (stop
+    # requested), and this write must not put it back.
+    changed: dict[tuple[str, ...], list[tuple]] = {}
+    for tx_id, station_id, meter_start, started_at, wh, ts, zone, *fields in rows:
+        if ts is None:
+            continue
+        session = LiveSession(*fields)
+        flag = session.pricing_error
+        priced = session_price_live(
+            session=session,
+            time_zone=zone,
+            started_at=started_at,
+            meter_start=meter_start,
+            ended_at=ts,
+            meter_end=wh,
+        )
+        names, values = ("energy_kwh", "updated_at"), (session.pk, session.energy_kwh, now)
+        if priced or not (flag or session.pricing_error):
+            names, values = (*names, "cost", "currency"), (*values, session.cost, session.currency)
+        if session.pricing_error != flag:
+            names, values = (*names, "pricing_error"), (*values, session.pricing_error)
+        changed.setdefault(names, []).append(values)
+        if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
+            batch.after_commit(partial(commands.limit_stop, station_pk=station_id, transaction_id=tx_id))
+    for names, values in changed.items():
+        values_update(Session, list(names), values)
 
 
 def transaction_stop(
     *,
+    batch,
     station_pk: int,
     transaction_id: int,
     id_tag: str | None,
@@ -372,6 +432,7 @@ def transaction_stop(
             received_at=now,
         )
         return info
+    rows = []
     if transaction_data:
         rows, _ = meter_rows(
             station_pk=station_pk,
@@ -379,16 +440,21 @@ def transaction_stop(
             transaction_id=tx.pk,
             meter_values=transaction_data,
         )
-        MeterValue.objects.bulk_create(
-            [MeterValue(**dict(zip(METER_COLUMNS, row, strict=True))) for row in rows]
-        )
+        for row in rows:
+            batch.insert_values(MeterValue, METER_COLUMNS, row)
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag or ""
     tx.transaction_data = payload.get("transactionData")
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
-    session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason)
+    # The transactionData samples are stored with the commit, after this bill.
+    unstored = [
+        (row[4], row[6], row[10])  # timestamp, value, location (see METER_COLUMNS)
+        for row in rows
+        if row[5] == ENERGY_REGISTER and row[7] == "Wh" and not row[8]  # measurand, unit, phase
+    ]
+    session_bill(tx=tx, meter_end=meter_stop, ended_at=timestamp, reason=tx.stop_reason, unstored=unstored)
     # A TxProfile lives only as long as its transaction (OCPP 1.6 §3.13.3).
     tx_profiles_drop(station_pk=station_pk, connector_id=tx.connector_id)
     return info

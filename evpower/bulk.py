@@ -10,12 +10,25 @@ def rows_update(instances: list, field_names: list[str]) -> None:
     per row and per field, which costs more CPU than the whole frame."""
     if not instances:
         return
-    meta = instances[0]._meta
+    attnames = [instances[0]._meta.get_field(name).attname for name in field_names]
+    values_update(
+        type(instances[0]),
+        field_names,
+        [(obj.pk, *(getattr(obj, name) for name in attnames)) for obj in instances],
+    )
+
+
+def values_update(model, field_names: list[str], rows: list[tuple]) -> None:
+    """UPDATE `model` rows given as plain tuples (pk, value of each field):
+    the same statement as rows_update, without model instances."""
+    if not rows:
+        return
+    meta = model._meta
     fields = [meta.get_field(name) for name in field_names]
     qn = connection.ops.quote_name
     rows = [
-        [obj.pk] + [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
-        for obj in instances
+        [row[0]] + [f.get_db_prep_save(v, connection) for f, v in zip(fields, row[1:], strict=True)]
+        for row in rows
     ]
     table, pk = qn(meta.db_table), qn(meta.pk.column)
     with connection.cursor() as cursor:

@@ -291,6 +291,7 @@ _OCPP_ENV = {
     "PRESENCE_PROCESS_TTL": ("OCPP_PRESENCE_PROCESS_TTL", int),
     "PRESENCE_FLUSH_SECONDS": ("OCPP_PRESENCE_FLUSH_SECONDS", float),
     "TOLERANCE": ("OCPP_TOLERANCE", str),
+    "LIVE_SESSION_SECONDS": ("OCPP_LIVE_SESSION_SECONDS", float),
 }
 OCPP = {key: env.get_value(var, cast=cast) for key, (var, cast) in _OCPP_ENV.items() if var in env}
 if OCPP.get("UNKNOWN_STATIONS", "accept") not in ("accept", "pending", "reject"):

@@ -30,7 +30,7 @@ from ocpp16.times import format_time, parse_meter_values, parse_time
 from ocpp_gateway import live_feed, metrics
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
-from ocpp_gateway.writer import Values
+from ocpp_gateway.writer import GroupCommitter, Values
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
 from stations.protocol_violations import protocol_violations_note
@@ -91,6 +91,7 @@ class CentralSystem(ChargePoint):
     # connection, with the lock and queue of its own `call`, which we do not
     # use: call_raw): several KiB and a walk over dir(self) per connection.
     _routes: dict | None = None
+    _commits: GroupCommitter | None = None
 
     def __init__(self, station: StationRef, connection, on_boot=None):
         self.id = station.station_id
@@ -214,7 +215,7 @@ class CentralSystem(ChargePoint):
             if tolerated is None:
                 raise
         example = [2, msg.unique_id, msg.action, msg.payload]
-        committer().submit(
+        self._writer().submit(
             lambda b: protocol_violations_note(
                 batch=b,
                 station_pk=self.station.pk,
@@ -247,7 +248,7 @@ class CentralSystem(ChargePoint):
         the database cannot store (then logged cleaned)."""
         unstorable = _UNSTORABLE.search(raw) is not None
         message_type = MESSAGE_TYPE_NAMES.get(kind, "INVALID")
-        metrics.messages.labels(direction, message_type, action).inc()
+        metrics.message_counted(direction, message_type, action)
         if kind == 4:
             metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
         row = (
@@ -259,8 +260,15 @@ class CentralSystem(ChargePoint):
             _storable(payload) if unstorable else payload,
             utcnow(),
         )
-        committer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
+        self._writer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable
+
+    def _writer(self) -> GroupCommitter:
+        """This connection's loop's writer, looked up once."""
+        writer = self._commits
+        if writer is None:
+            writer = self._commits = committer()
+        return writer
 
     # Calls to the station ----------------------------------------------------
 
@@ -293,7 +301,7 @@ class CentralSystem(ChargePoint):
     # Station -> central system: the ten core actions --------------------------
 
     async def _db(self, unit):
-        return await committer().run(unit)
+        return await self._writer().run(unit)
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, payload):
@@ -381,6 +389,7 @@ class CentralSystem(ChargePoint):
         transaction_data = _parsed(parse_meter_values, payload.get("transactionData") or [])
         info = await self._db(
             lambda b: transactions.transaction_stop(
+                batch=b,
                 station_pk=self.station.pk,
                 transaction_id=payload["transactionId"],
                 id_tag=payload.get("idTag"),

@@ -7,6 +7,7 @@ process sharing that directory writes its values there and any of them
 answers `/metrics` with the sum over all (see README "Metrics")."""
 
 import hmac
+from typing import Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
@@ -46,6 +47,22 @@ writer_batch_size = Histogram(
     ["kind"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
+
+# Children of `messages` by labels: `.labels()` per frame costs a lock and a
+# tuple of str() each time. Bounded, as a station may name any action.
+_MESSAGE_CHILDREN: dict[tuple[str, str, str], Any] = {}
+_MESSAGE_CHILDREN_MAX = 1000
+
+
+def message_counted(direction: str, message_type: str, action: str) -> None:
+    """Count one OCPP frame in `messages`."""
+    key = (direction, message_type, action)
+    child = _MESSAGE_CHILDREN.get(key)
+    if child is None:
+        child = messages.labels(direction, message_type, action)
+        if len(_MESSAGE_CHILDREN) < _MESSAGE_CHILDREN_MAX:
+            _MESSAGE_CHILDREN[key] = child
+    child.inc()
 
 
 def token_matches(presented: str, expected: str) -> bool:

@@ -9,11 +9,13 @@ or on Django's single sync thread.
 
 import asyncio
 import contextvars
+import gc
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from django.db import (
@@ -40,33 +42,32 @@ class CommitState(Protocol):
 
 
 S = TypeVar("S", bound=CommitState)
+T = TypeVar("T")
 AfterCommit = Callable[[], Awaitable[None]]
 
 
 class Batch:
     """What the units of one commit share. The writer's interface to services:
-    rows to insert, state gathered per commit, work to start once committed."""
+    rows to insert, state gathered per commit or kept by the writer, work to
+    start once committed or to run in a later commit."""
 
-    def __init__(self, rows: list | None = None) -> None:
-        self._rows: dict[type, list] = {}
+    def __init__(self, rows: list | None = None, kept: dict | None = None) -> None:
         self._values: dict[tuple[type, tuple[str, ...]], list[tuple]] = {}
-        for row in rows or ():
-            if isinstance(row, Values):
-                self.insert_values(*row)
-            else:
-                self.insert(row)
+        for model, columns, values in rows or ():
+            self.insert_values(model, columns, values)
         self._states: dict[type, CommitState] = {}
+        self._kept = {} if kept is None else kept
         self.after: list[AfterCommit] = []
-
-    def insert(self, instance) -> None:
-        """Insert this model instance with the commit (in bulk, no pk back)."""
-        self._rows.setdefault(type(instance), []).append(instance)
+        self.later: list[tuple[float, Callable[[Batch], Any]]] = []
 
     def insert_values(self, model: type, columns: tuple[str, ...], values: tuple) -> None:
         """Insert one `model` row given as plain `values` of `columns` (field
         attnames; every field without a database default must be named): on
         the hot path several times cheaper than building a model instance."""
-        self._values.setdefault((model, columns), []).append(values)
+        rows = self._values.get((model, columns))
+        if rows is None:
+            rows = self._values[(model, columns)] = []
+        rows.append(values)
 
     def state(self, kind: type[S]) -> S:
         """This commit's `kind()` instance, created on first use; its `flush`
@@ -76,45 +77,37 @@ class Batch:
             state = self._states[kind] = kind()
         return state
 
+    def kept(self, kind: type[T]) -> T:
+        """The writer's own `kind()` instance, created on first use and kept
+        from commit to commit (only ever touched on the writer thread)."""
+        value = self._kept.get(kind)
+        if value is None:
+            value = self._kept[kind] = kind()
+        return value
+
     def after_commit(self, work: AfterCommit) -> None:
         """Start `work()` on the event loop once this commit succeeded."""
         self.after.append(work)
+
+    def run_later(self, delay: float, unit: Callable[["Batch"], Any]) -> None:
+        """Queue `unit(batch)` for a commit at least `delay` seconds after this
+        one succeeded, unless that unit is queued for later already (its
+        failure is logged, nobody waits for it)."""
+        self.later.append((delay, unit))
 
     def flush(self) -> None:
         states, self._states = self._states, {}
         for state in states.values():
             state.flush(self)
-        for model, rows in self._rows.items():
-            if connection.vendor == "postgresql":
-                _copy_rows(model, rows)
-            else:
-                model.objects.bulk_create(rows, batch_size=500)
-        self._rows.clear()
+        postgres = connection.vendor == "postgresql"
         for (model, columns), values in self._values.items():
-            if connection.vendor == "postgresql":
+            if postgres:
                 _copy_values(model, columns, values)
             else:
                 model.objects.bulk_create(
                     [model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500
                 )
         self._values.clear()
-
-
-def _copy_rows(model, rows: list) -> None:
-    """Insert with COPY: on the hot path several times cheaper than INSERT
-    for both Python and PostgreSQL. Rows get no pk back (none is needed)."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    for row in rows:
-        for field in fields:
-            field.pre_save(row, add=True)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(
-            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row([f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields])
 
 
 # Plain types psycopg adapts as they are; other fields' values go through the
@@ -129,25 +122,49 @@ _AS_IS = (
     models.BooleanField,
     models.ForeignKey,
 )
+# (model, columns) -> (COPY statement, each column's conversion or None if none needs one).
+_COPY_PLANS: dict[tuple[type, tuple[str, ...]], tuple[str, list | None]] = {}
+
+
+def _json_text(value):
+    return None if value is None else json.dumps(value)
+
+
+def _conversion(field) -> Callable | None:
+    """How COPY gets a value of `field`: as it is (None), or converted."""
+    if type(field) in _AS_IS:
+        return None
+    if type(field) is models.JSONField and field.encoder is None:
+        # The text Django's adapter would produce, without its wrapper per value
+        # (the message log: a payload per frame). None is SQL NULL, as there.
+        return _json_text
+    return partial(field.get_db_prep_save, connection=connection)
+
+
+def _copy_plan(model, columns: tuple[str, ...]) -> tuple[str, list | None]:
+    plan = _COPY_PLANS.get((model, columns))
+    if plan is None:
+        meta = model._meta
+        fields = [meta.get_field(name) for name in columns]
+        convert = [_conversion(f) for f in fields]
+        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN"
+        plan = _COPY_PLANS[(model, columns)] = (sql, convert if any(convert) else None)
+    return plan
 
 
 def _copy_values(model, columns: tuple[str, ...], values: list[tuple]) -> None:
-    meta = model._meta
-    fields = [meta.get_field(name) for name in columns]
-    convert = [
-        None if type(f) in _AS_IS else partial(f.get_db_prep_save, connection=connection) for f in fields
-    ]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN") as copy,
-    ):
-        if not any(convert):
+    """Insert with COPY: on the hot path several times cheaper than INSERT
+    for both Python and PostgreSQL. Rows get no pk back (none is needed)."""
+    sql, convert = _copy_plan(model, columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        write = copy.write_row
+        if convert is None:
             for row in values:
-                copy.write_row(row)
+                write(row)
             return
         for row in values:
-            copy.write_row([v if c is None else c(v) for c, v in zip(convert, row, strict=True)])
+            write([v if c is None else c(v) for c, v in zip(convert, row, strict=True)])
 
 
 class Values(NamedTuple):
@@ -159,12 +176,33 @@ class Values(NamedTuple):
 
 
 Unit = Callable[[Batch], Any]
+# A commit's outcome per unit, its after-commit work and its units for later commits.
+Committed = tuple[list[tuple[bool, Any]], list[AfterCommit], list[tuple[float, Unit]]]
+# The metrics' children, looked up once (not per commit).
+_COMMIT_SECONDS = metrics.writer_commit_seconds
+_BATCH_UNITS = metrics.writer_batch_size.labels("units")
+_BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 # How often the writer thread checks its database connection (see _refresh_connection).
 REFRESH_SECONDS = 10
 
 
+@cache  # once per process
+def _collector_tune() -> None:
+    """Once per process, when its first writer starts (the server is loaded):
+    what is loaded by now leaves the cyclic collector's sight (gc.freeze), and
+    full collections run less often (GC_THRESHOLD). A full collection walks
+    every object with the event loop and the writer stopped (100-120 ms in the
+    bench server): a pause every station's answer waits for."""
+    threshold = gateway_settings.GC_THRESHOLD
+    if threshold:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*threshold)
+
+
 class GroupCommitter:
     def __init__(self) -> None:
+        _collector_tune()
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
         self._wakeup = asyncio.Event()
@@ -172,6 +210,10 @@ class GroupCommitter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
         self._after_tasks: set[asyncio.Task] = set()
         self._last_refresh = 0.0
+        # What units keep from commit to commit (Batch.kept): writer thread only.
+        self._kept: dict[type, Any] = {}
+        # Units run_later asked for, by unit: one pending run of each at a time.
+        self._timers: dict[Unit, asyncio.TimerHandle] = {}
 
     async def run(self, unit: Unit) -> Any:
         """Run `unit(batch)` in the next commit; return its result once committed."""
@@ -184,7 +226,7 @@ class GroupCommitter:
         self._enqueue(unit, None)
 
     def add_row(self, row) -> None:
-        """Insert `row` (a model instance or `Values`) with the next commit,
+        """Insert `row` (`Values`) with the next commit,
         without waiting (the message log: a frame's row needs no unit of its own)."""
         self._rows.append(row)
         self._wake()
@@ -214,7 +256,9 @@ class GroupCommitter:
                 batch, self._pending = self._pending[:limit], self._pending[limit:]
                 rows, self._rows = self._rows, []
                 units = [unit for unit, _ in batch]
-                outcomes, after = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
+                outcomes, after, later = await loop.run_in_executor(
+                    self._executor, self._timed_commit, units, rows
+                )
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future is None or future.done():
                         if not ok and future is None:
@@ -226,6 +270,13 @@ class GroupCommitter:
                         future.set_exception(value)
                 for work in after:
                     self._start(work)
+                for delay, unit in later:
+                    if unit not in self._timers:
+                        self._timers[unit] = loop.call_later(delay, self._submit_later, unit)
+
+    def _submit_later(self, unit: Unit) -> None:
+        del self._timers[unit]
+        self.submit(unit)
 
     def _start(self, work: AfterCommit) -> None:
         # Keep a reference: the loop holds tasks only weakly.
@@ -243,6 +294,8 @@ class GroupCommitter:
         await self.run(lambda batch: None)
 
     async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
         if self._task is not None:
             if self._pending or self._rows:
                 await self.drain()
@@ -269,31 +322,29 @@ class GroupCommitter:
             self._last_refresh = now
             close_old_connections()
 
-    def _timed_commit(
-        self, units: list[Unit], rows: list
-    ) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
+    def _timed_commit(self, units: list[Unit], rows: list) -> "Committed":
         started = time.perf_counter()
         try:
             return self._commit(units, rows)
         finally:
-            metrics.writer_commit_seconds.observe(time.perf_counter() - started)
-            metrics.writer_batch_size.labels("units").observe(len(units))
-            metrics.writer_batch_size.labels("rows").observe(len(rows))
+            _COMMIT_SECONDS.observe(time.perf_counter() - started)
+            _BATCH_UNITS.observe(len(units))
+            _BATCH_ROWS.observe(len(rows))
 
-    def _commit(self, units: list[Unit], rows: list) -> tuple[list[tuple[bool, Any]], list[AfterCommit]]:
+    def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,
         the rows and then each unit in a transaction of its own."""
         self._refresh_connection()
         try:
-            batch = Batch(rows)
+            batch = Batch(rows, self._kept)
             with transaction.atomic():
                 results = [unit(batch) for unit in units]
                 batch.flush()
-            return [(True, r) for r in results], batch.after
+            return [(True, r) for r in results], batch.after, batch.later
         except Exception as exc:
             if len(units) <= 1 and not rows:
                 logger.exception("Write failed")
-                return [(False, exc)], []
+                return [(False, exc)], [], []
         # One bad unit must not fail the frames it happened to share a commit with.
         connection.close_if_unusable_or_obsolete()
         if rows:
@@ -302,16 +353,17 @@ class GroupCommitter:
                     Batch(rows).flush()
             except Exception:
                 logger.exception("Writing %d log rows failed", len(rows))
-        outcomes, after = [], []
+        outcomes, after, later = [], [], []
         for unit in units:
             try:
-                batch = Batch()
+                batch = Batch(kept=self._kept)
                 with transaction.atomic():
                     result = unit(batch)
                     batch.flush()
                 outcomes.append((True, result))
                 after.extend(batch.after)
+                later.extend(batch.later)
             except Exception as exc:
                 logger.exception("Write failed")
                 outcomes.append((False, exc))
-        return outcomes, after
+        return outcomes, after, later

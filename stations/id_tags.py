@@ -31,9 +31,18 @@ def id_tags_visible(*, user) -> QuerySet[IdTag]:
 
 def id_tag_info(*, id_tag: str, now: datetime) -> dict:
     """The OCPP idTagInfo of a tag from the id-tag table (no ConcurrentTx check)."""
+    return id_tag_lookup(id_tag=id_tag, now=now)[0]
+
+
+def id_tag_lookup(*, id_tag: str, now: datetime) -> tuple[dict, int | None]:
+    """The tag's idTagInfo (as id_tag_info) and its owner's id, in one query."""
     tag = IdTag.objects.filter(id_tag__iexact=id_tag).first()  # CiString: case-insensitive
     if tag is None:
-        return {"status": IdTagStatus.INVALID.value}
+        return {"status": IdTagStatus.INVALID.value}, None
+    return _info(tag, now), tag.owner_id
+
+
+def _info(tag: IdTag, now: datetime) -> dict:
     status = tag.status
     if status == IdTagStatus.ACCEPTED and tag.expiry_date and tag.expiry_date <= now:
         status = IdTagStatus.EXPIRED
@@ -43,10 +52,6 @@ def id_tag_info(*, id_tag: str, now: datetime) -> dict:
     if tag.parent_id_tag:
         info["parentIdTag"] = tag.parent_id_tag
     return info
-
-
-def id_tag_owner_id(*, id_tag: str) -> int | None:
-    return IdTag.objects.filter(id_tag__iexact=id_tag).values_list("owner_id", flat=True).first()
 
 
 class IdTagTaken(Exception):

@@ -29,22 +29,28 @@ class StationRef:
     tolerance: str = ""
 
 
+_REF_FIELDS = ("pk", "station_id", "password_hash", "registration_status", "tolerance")
+
+
 def _ref(station: Station) -> StationRef:
-    return StationRef(
-        station.pk, station.station_id, station.password_hash, station.registration_status, station.tolerance
-    )
+    return StationRef(*(getattr(station, name) for name in _REF_FIELDS))
 
 
 def station_for_connection(*, station_id: str, unknown_policy: str) -> StationRef | None:
     """The station connecting now; unknown ids registered per policy, or None (refuse)."""
-    station = Station.objects.filter(station_id=station_id).first()
-    if station is None:
-        if unknown_policy == "reject":
-            return None
-        status = RegistrationStatus.PENDING if unknown_policy == "pending" else RegistrationStatus.ACCEPTED
-        station, _ = Station.objects.get_or_create(
-            station_id=station_id, defaults={"registration_status": status}
-        )
+    # Plain values: a reconnect storm asks this once per station.
+    known = Station.objects.filter(station_id=station_id).values_list(*_REF_FIELDS).first()
+    if known is not None:
+        return StationRef(*known)
+    if unknown_policy == "reject":
+        return None
+    status = RegistrationStatus.PENDING if unknown_policy == "pending" else RegistrationStatus.ACCEPTED
+    try:
+        with transaction.atomic():
+            station = Station.objects.create(station_id=station_id, registration_status=status)
+    except IntegrityError:
+        # Registered meanwhile by its own connection to another process.
+        station = Station.objects.get(station_id=station_id)
     return _ref(station)
 
 

@@ -39,24 +39,64 @@ def station_boot(*, station_pk: int, info: dict, now: datetime) -> str:
     }.get(status, "Rejected")
 
 
+# The columns of StatusRecord's rows, as connector_status_record gives them.
+_STATUS_RECORD_COLUMNS = (
+    "station_id",
+    "connector_id",
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "timestamp",
+    "received_at",
+)
+_CONNECTOR_FIELDS = (
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "status_timestamp",
+    "updated_at",
+)
+
+
+class ConnectorStatuses:
+    """Each connector's latest status in one commit, written with one upsert."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[int, int], Connector] = {}
+
+    def flush(self, batch) -> None:
+        Connector.objects.bulk_create(
+            list(self.latest.values()),
+            update_conflicts=True,
+            unique_fields=("station", "connector_id"),
+            update_fields=_CONNECTOR_FIELDS,
+        )
+
+
 def connector_status_record(*, batch, station_pk: int, payload: dict, timestamp, now: datetime) -> None:
-    values = {
-        "status": payload["status"],
-        "error_code": payload["errorCode"],
-        "info": payload.get("info", ""),
-        "vendor_id": payload.get("vendorId", ""),
-        "vendor_error_code": payload.get("vendorErrorCode", ""),
-    }
+    """The connector's status (written with the commit's others) and its history row."""
     connector_id = payload["connectorId"]
-    Connector.objects.update_or_create(
+    status, error_code = payload["status"], payload["errorCode"]
+    info = payload.get("info", "")
+    vendor_id, vendor_error_code = payload.get("vendorId", ""), payload.get("vendorErrorCode", "")
+    batch.state(ConnectorStatuses).latest[(station_pk, connector_id)] = Connector(
         station_id=station_pk,
         connector_id=connector_id,
-        defaults={**values, "status_timestamp": timestamp or now},
+        status=status,
+        error_code=error_code,
+        info=info,
+        vendor_id=vendor_id,
+        vendor_error_code=vendor_error_code,
+        status_timestamp=timestamp or now,
     )
-    batch.insert(
-        StatusRecord(
-            station_id=station_pk, connector_id=connector_id, timestamp=timestamp, received_at=now, **values
-        )
+    batch.insert_values(
+        StatusRecord,
+        _STATUS_RECORD_COLUMNS,
+        (station_pk, connector_id, status, error_code, info, vendor_id, vendor_error_code, timestamp, now),
     )
 
 

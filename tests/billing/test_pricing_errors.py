@@ -62,7 +62,9 @@ def meter(station, tx_id, at, wh) -> None:
 
 
 def stop(station, tx_id, meter_stop, at) -> None:
+    batch = Batch()
     transactions.transaction_stop(
+        batch=batch,
         station_pk=station.pk,
         transaction_id=tx_id,
         id_tag=None,
@@ -73,6 +75,7 @@ def stop(station, tx_id, meter_stop, at) -> None:
         payload={},
         now=at,
     )
+    batch.flush()
 
 
 def fix(tariff: Tariff, **data) -> None:

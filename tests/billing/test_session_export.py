@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from billing import transactions
 from billing.exports import COLUMNS
 from billing.models import Tariff
+from ocpp_gateway.writer import Batch
 from tests.factories import IdTagFactory, StationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,9 @@ def completed_session(station, tag, *, start: datetime, minutes: int, wh: int):
         now=start,
     )
     stop = start + timedelta(minutes=minutes)
+    batch = Batch()
     transactions.transaction_stop(
+        batch=batch,
         station_pk=station.pk,
         transaction_id=started.transaction_id,
         id_tag=None,
@@ -41,6 +44,7 @@ def completed_session(station, tag, *, start: datetime, minutes: int, wh: int):
         payload={},
         now=stop,
     )
+    batch.flush()
     return started.transaction_id
 
 

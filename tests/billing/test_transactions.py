@@ -84,7 +84,10 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
 
 
 def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None):
-    return transactions.transaction_stop(
+    """StopTransaction as the gateway handles it, committed with its batch."""
+    batch = Batch()
+    info = transactions.transaction_stop(
+        batch=batch,
         station_pk=station.pk,
         transaction_id=tx_id,
         id_tag=None,
@@ -95,6 +98,8 @@ def stop(station, tx_id, meter_stop, at, reason="Remote", transaction_data=None)
         payload={"transactionData": transaction_data} if transaction_data else {},
         now=at,
     )
+    batch.flush()
+    return info
 
 
 def waiting_session(station, tag, status=SessionStatus.STARTING, **fields) -> Session:
@@ -141,6 +146,14 @@ def test_tariff_delete_archives_a_used_tariff_and_deletes_an_unused_one(station,
 
 
 # Start --------------------------------------------------------------------------
+
+
+def test_a_start_at_the_station_takes_eight_queries(station, tag, django_assert_num_queries):
+    # The connector's open or identical transaction, the tag (info and owner),
+    # another transaction of the tag, the insert, the session waiting for it,
+    # the station's and the network's tariff, the session's insert.
+    with django_assert_num_queries(8):
+        start(station)
 
 
 def test_start_transaction_links_the_waiting_session(station, tag):
@@ -250,6 +263,44 @@ def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
     meter(station, tx_id, (minutes(10), "5000"))
     meter(station, tx_id, (minutes(5), "2000"))
     assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("5.000")
+
+
+def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_seconds(
+    station, tag, settings
+):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}  # what the writer keeps from commit to commit
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    # The next sample comes (in wall-clock time) well within 60 s of that commit.
+    flood = meter(station, tx_id, (minutes(1.5), "3000"), batch=Batch(kept=kept))
+    session = Session.objects.get(transaction_id=tx_id)
+    # 1 kWh * 1.00: the first sample is priced with its commit, the second not yet...
+    assert (session.energy_kwh, session.cost) == (Decimal("1.000"), Decimal("1.00"))
+    # ...though it is stored and moves the transaction's meter at once.
+    tx = Transaction.objects.get(pk=tx_id)
+    assert (tx.last_meter_wh, tx.last_meter_at) == (3000, minutes(1.5))
+    # The writer runs the refresh 60 s later: 3 kWh * 1.00.
+    [(delay, refresh)] = flood.later
+    assert delay == 60
+    later = Batch(kept=kept)
+    refresh(later)
+    later.flush()
+    session.refresh_from_db()
+    assert (session.energy_kwh, session.cost) == (Decimal("3.000"), Decimal("3.00"))
+
+
+def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 0}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    second = meter(station, tx_id, (minutes(2), "2500"), batch=Batch(kept=kept))
+    assert second.later == []
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.energy_kwh, session.cost) == (Decimal("2.500"), Decimal("2.50"))
 
 
 def test_kwh_samples_are_read_as_kwh(station, tag):

@@ -1,11 +1,14 @@
 """Group commit: many frames' writes in one transaction, each caller answered after commit."""
 
 import asyncio
+import gc
 
 import pytest
 from django.db import connection
 
-from ocpp_gateway.writer import GroupCommitter
+from ocpp_gateway.chargepoint import _LOG_COLUMNS
+from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.writer import GroupCommitter, Values
 from stations.models import MessageLog, Station
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,11 +25,7 @@ def _log(n: int):
     def unit(batch):
         from evpower.clock import utcnow
 
-        batch.insert(
-            MessageLog(
-                station_id="W", direction="in", message_type="CALL", action=str(n), created_at=utcnow()
-            )
-        )
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", str(n), "", {}, utcnow()))
         return n
 
     return unit
@@ -81,10 +80,55 @@ async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(write
     def boom(batch):
         raise RuntimeError("bad unit")
 
-    writer.add_row(
-        MessageLog(station_id="W", direction="in", message_type="CALL", action="r1", created_at=utcnow())
-    )
+    writer.add_row(Values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "r1", "", {}, utcnow())))
     outcome = await asyncio.gather(writer.run(boom), writer.run(_log(2)), return_exceptions=True)
     assert isinstance(outcome[0], RuntimeError) and outcome[1] == 2
     actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
     assert actions == {"r1", "2"}
+
+
+async def test_state_kept_by_the_writer_outlives_a_commit(writer):
+    seen = await writer.run(lambda batch: batch.kept(list).append(1) or list(batch.kept(list)))
+    assert seen == [1]
+    assert await writer.run(lambda batch: batch.kept(list).append(2) or list(batch.kept(list))) == [1, 2]
+
+
+async def test_a_unit_asked_for_later_runs_once_however_often_it_was_asked(writer):
+    ran = []
+
+    def later(batch):
+        ran.append(connection.in_atomic_block)
+
+    def unit(batch):
+        batch.run_later(0.05, later)
+
+    await asyncio.gather(writer.run(unit), writer.run(unit))
+    await writer.run(unit)
+    assert ran == []  # not before its delay
+    await asyncio.sleep(0.2)
+    await writer.drain()
+    assert ran == [True]  # once, in a commit of its own
+
+
+async def test_json_values_are_stored_as_given_whatever_their_characters(writer):
+    from evpower.clock import utcnow
+
+    odd = {"text": 'tab\there, back\\slash, "quotes", new\nline, ünïcødé \u2028', "n": [1, 2.5, None, True]}
+
+    def unit(batch):
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("J", "in", "CALL", "odd", "1", odd, utcnow()))
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("J", "in", "CALL", "none", "2", None, utcnow()))
+
+    await writer.run(unit)
+    stored = {
+        action: payload
+        async for action, payload in MessageLog.objects.filter(station_id="J").values_list(
+            "action", "payload"
+        )
+    }
+    assert stored == {"odd": odd, "none": None}
+
+
+async def test_a_process_with_a_writer_freezes_what_it_loaded_and_collects_young_objects_less_often(writer):
+    assert gc.get_threshold() == tuple(gateway_settings.GC_THRESHOLD)
+    assert gc.get_freeze_count() > 0
