@@ -30,11 +30,6 @@ DEFAULTS = {
     # sample still stored at once, the latest priced at most this late). Samples
     # this far apart, as stations send them, are each priced with their commit.
     "LIVE_SESSION_SECONDS": 1.0,
-    # The cyclic garbage collector's thresholds in a server process (gc.set_threshold),
-    # set with gc.freeze() when its first writer starts; empty: neither. Young
-    # collections as often as Python's default (a larger first threshold made
-    # each one 8-20 ms in the bench), full ones five times less often.
-    "GC_THRESHOLD": (700, 10, 50),
     # lenient | strict: the tolerance policy of stations that set none. Lenient
     # takes a frame whose only schema faults are known vendor quirks (and
     # records them); strict answers it with the schema's CALLERROR.

@@ -9,13 +9,12 @@ or on Django's single sync thread.
 
 import asyncio
 import contextvars
-import gc
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache, partial
+from functools import partial
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from django.db import (
@@ -186,23 +185,8 @@ _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 REFRESH_SECONDS = 10
 
 
-@cache  # once per process
-def _collector_tune() -> None:
-    """Once per process, when its first writer starts (the server is loaded):
-    what is loaded by now leaves the cyclic collector's sight (gc.freeze), and
-    full collections run less often (GC_THRESHOLD). A full collection walks
-    every object with the event loop and the writer stopped (100-120 ms in the
-    bench server): a pause every station's answer waits for."""
-    threshold = gateway_settings.GC_THRESHOLD
-    if threshold:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*threshold)
-
-
 class GroupCommitter:
     def __init__(self) -> None:
-        _collector_tune()
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
         self._wakeup = asyncio.Event()

@@ -1,13 +1,11 @@
 """Group commit: many frames' writes in one transaction, each caller answered after commit."""
 
 import asyncio
-import gc
 
 import pytest
 from django.db import connection
 
 from ocpp_gateway.chargepoint import _LOG_COLUMNS
-from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.writer import GroupCommitter, Values
 from stations.models import MessageLog, Station
 
@@ -127,8 +125,3 @@ async def test_json_values_are_stored_as_given_whatever_their_characters(writer)
         )
     }
     assert stored == {"odd": odd, "none": None}
-
-
-async def test_a_process_with_a_writer_freezes_what_it_loaded_and_collects_young_objects_less_often(writer):
-    assert gc.get_threshold() == tuple(gateway_settings.GC_THRESHOLD)
-    assert gc.get_freeze_count() > 0
