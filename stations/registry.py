@@ -58,9 +58,14 @@ def stations_for_connection(*, station_ids: list[str], unknown_policy: str) -> d
             "pk", "station_id", "password_hash", "registration_status", "tolerance"
         ):
             found[station.station_id] = _ref(station)
-    for station_id in station_ids:
-        if station_id not in found:
-            found[station_id] = station_for_connection(station_id=station_id, unknown_policy=unknown_policy)
+    unknown = [station_id for station_id in station_ids if station_id not in found]
+    if unknown:
+        # One commit for all of them (each registration is its own savepoint).
+        with transaction.atomic():
+            for station_id in unknown:
+                found[station_id] = station_for_connection(
+                    station_id=station_id, unknown_policy=unknown_policy
+                )
     return found
 
 
