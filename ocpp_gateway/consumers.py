@@ -31,6 +31,7 @@ from stations.commands_state import command_result_apply
 from stations.models import station_id_valid
 from stations.registry import (
     StationRef,
+    station_for_connection,
     station_password_ok,
     stations_for_connection,
     stations_last_seen_update,
@@ -106,23 +107,50 @@ async def _station_lookup(station_id: str) -> StationRef | None:
 async def _lookups_run(loop: asyncio.AbstractEventLoop) -> None:
     while pending := runtime.lookups.pop(loop, None):
         try:
+            # Known stations (all of them, in a storm) in one query ...
             found = await committer().call(
-                partial(
-                    stations_for_connection,
-                    station_ids=list(pending),
-                    unknown_policy=gateway_settings.UNKNOWN_STATIONS,
-                )
+                partial(stations_for_connection, station_ids=list(pending), unknown_policy="reject")
             )
         except Exception as exc:
             for futures in pending.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
+                _settle(futures, exc=exc)
             continue
+        unknown = []
         for station_id, futures in pending.items():
-            for future in futures:
-                if not future.done():
-                    future.set_result(found.get(station_id))
+            if found.get(station_id) is not None:
+                _settle(futures, result=found[station_id])
+            else:
+                unknown.append(station_id)
+        for station_id in unknown:
+            # ... new ones registered (per policy) each on its own, answered as
+            # soon as it is, not all behind the slowest nor holding up the next
+            # batch: the server drops a handshake that waits too long (Daphne:
+            # 5 s). (The writer thread's future holds the task.)
+            loop.create_task(_register(station_id, pending[station_id]))
+
+
+async def _register(station_id: str, futures: list[asyncio.Future]) -> None:
+    try:
+        station = await committer().call(
+            partial(
+                station_for_connection,
+                station_id=station_id,
+                unknown_policy=gateway_settings.UNKNOWN_STATIONS,
+            )
+        )
+    except Exception as exc:
+        _settle(futures, exc=exc)
+    else:
+        _settle(futures, result=station)
+
+
+def _settle(futures: list[asyncio.Future], result=None, exc: BaseException | None = None) -> None:
+    for future in futures:
+        if not future.done():
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 async def _admitted(scope, station_id: str) -> StationRef | None:
