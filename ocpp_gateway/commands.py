@@ -1,5 +1,11 @@
-"""The one door to a station: commands sent over the channel layer to whichever
-process holds the station's socket, answered with the station's reply.
+"""The one door to a station: commands to whichever process holds the
+station's socket, answered with the station's reply.
+
+A station held by this process is called directly; one held by another is
+reached through that process's one command queue in Redis (`presence` knows
+which process holds it), where `serve_process_queue` hands the command to the
+connection and acknowledges it, over the channel layer, with its place in the
+station's queue.
 
 Everything that talks to a station goes through here (the API, sessions,
 reservations, local lists, charging profiles, the limit stop), and every
@@ -8,15 +14,18 @@ failure is one `CommandFailed`. This module imports nothing of `billing` or
 """
 
 import asyncio
+import json
 import logging
 from typing import Protocol
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from evpower.errors import DomainError, Kind
 from ocpp_gateway import metrics, presence
 from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.runtime import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -63,29 +72,69 @@ class CommandFailed(DomainError):
             super().__init__(reason, self._DETAILS[reason])
 
 
-def station_group(station_pk: int) -> str:
-    """The channel-layer group of a station's connection. From the primary
-    key: group names allow only [A-Za-z0-9._-], station ids allow more."""
-    return f"ocpp.station.{station_pk}"
-
-
 async def command_send(*, station: StationAddress, action: str, payload: dict, timeout: float | None = None):
     """Send `action` to the station and return its CALLRESULT payload.
 
     `timeout` counts from when the call is actually sent, not time queued
     behind other calls. Raises CommandFailed."""
-    return await _group_command(station_group(station.pk), action, payload, timeout)
-
-
-async def _group_command(group: str, action: str, payload: dict, timeout: float | None):
     timeout = timeout or gateway_settings.CALL_TIMEOUT
-    layer = get_channel_layer()
-    reply_to = await layer.new_channel()
+    link = runtime.connections.get(station.pk)
+    if link is not None:
+        result = await _local_command(link, action, payload, timeout)
+    else:
+        result = await _remote_command(station, action, payload, timeout)
+    if result.get("status") == "ok":
+        return result["response"]
+    raise CommandFailed(
+        result.get("status", DISCONNECTED),
+        result.get("error_code", ""),
+        result.get("error_description", ""),
+        result.get("error_details") or {},
+    )
+
+
+def _bound(timeout: float, position: int) -> float:
+    """How long a command queued at `position` may take in all: each call
+    ahead of it may take up to its own timeout."""
+    return (timeout + 1) * max(1, position) + ACK_TIMEOUT
+
+
+async def _local_command(link, action: str, payload: dict, timeout: float) -> dict:
+    loop = asyncio.get_running_loop()
+    if link.loop is not loop:
+        # A sync caller outside the server's loop (tests, management commands).
+        if link.loop.is_closed():
+            raise CommandFailed(NOT_CONNECTED)
+        future = asyncio.run_coroutine_threadsafe(_local_command(link, action, payload, timeout), link.loop)
+        return await asyncio.wrap_future(future)
+    future = loop.create_future()
+    position = link.command(action, payload, timeout, future)
+    if not position:
+        raise CommandFailed(NOT_CONNECTED)
     try:
-        await layer.group_send(
-            group,
+        return await asyncio.wait_for(future, _bound(timeout, position))
+    except TimeoutError:
+        raise CommandFailed(TIMEOUT) from None
+
+
+async def _remote_command(station: StationAddress, action: str, payload: dict, timeout: float) -> dict:
+    try:
+        process = await presence.holder(station.station_id)
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        raise
+    if process is None or process == presence.PROCESS_ID:
+        # No live process holds it (this one would have it in runtime.connections).
+        raise CommandFailed(NOT_CONNECTED)
+    layer = get_channel_layer()
+    try:
+        reply_to = await layer.new_channel()
+        await _process_send(
+            process,
             {
                 "type": "ocpp.command",
+                "pk": station.pk,
+                "station_id": station.station_id,
                 "action": action,
                 "payload": payload,
                 "reply_to": reply_to,
@@ -102,48 +151,160 @@ async def _group_command(group: str, action: str, payload: dict, timeout: float 
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
         raise
-    result = ack
-    if ack["type"] == "ocpp.command.queued":
-        # Each call ahead of ours may take up to its own timeout.
-        bound = (timeout + 1) * max(1, ack.get("position", 1)) + ACK_TIMEOUT
-        try:
-            result = await asyncio.wait_for(layer.receive(reply_to), bound)
-        except TimeoutError:
-            raise CommandFailed(TIMEOUT) from None
-    if result.get("status") == "ok":
-        return result["response"]
-    raise CommandFailed(
-        result.get("status", DISCONNECTED),
-        result.get("error_code", ""),
-        result.get("error_description", ""),
-        result.get("error_details") or {},
-    )
+    if ack["type"] != "ocpp.command.queued":
+        return ack
+    try:
+        return await asyncio.wait_for(layer.receive(reply_to), _bound(timeout, ack.get("position", 1)))
+    except TimeoutError:
+        raise CommandFailed(TIMEOUT) from None
 
 
 def station_command(*, station: StationAddress, action: str, payload: dict, timeout: float | None = None):
     """`command_send` for sync callers (services, views). Raises CommandFailed."""
-    if presence.connection_get(station.station_id) is None:
-        raise CommandFailed(NOT_CONNECTED)
     return async_to_sync(command_send)(station=station, action=action, payload=payload, timeout=timeout)
 
 
 async def limit_stop(*, station_pk: int, transaction_id: int) -> None:
-    """RemoteStopTransaction for a session that reached its limit (sent once, by billing)."""
+    """RemoteStopTransaction for a session that reached its limit (sent once, by
+    billing, after a MeterValues of the station: its connection is in this process)."""
+    link = runtime.connections.get(station_pk)
     try:
-        await _group_command(
-            station_group(station_pk), "RemoteStopTransaction", {"transactionId": transaction_id}, None
+        if link is None:
+            raise CommandFailed(NOT_CONNECTED)
+        result = await _local_command(
+            link, "RemoteStopTransaction", {"transactionId": transaction_id}, gateway_settings.CALL_TIMEOUT
         )
+        if result.get("status") != "ok":
+            raise CommandFailed(result.get("status", DISCONNECTED), result.get("error_code", ""))
     except CommandFailed as exc:
         logger.warning("Limit stop of transaction %s failed: %s", transaction_id, exc.reason)
 
 
 def station_disconnect(*, station: StationAddress) -> None:
     """Close every connection of the station, in whichever process (it was deleted)."""
-    # The consumer's "replaced" event closes every connection of the group
-    # whose channel differs from the one named: with none named, all of them.
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            station_group(station.pk), {"type": "ocpp.replaced", "channel": ""}
-        )
+        async_to_sync(_disconnect)(station)
     except Exception:
         logger.warning("Could not disconnect %s", station.station_id, exc_info=True)
+
+
+async def _disconnect(station: StationAddress) -> None:
+    link = runtime.connections.get(station.pk)
+    if link is not None:
+        link.loop.call_soon_threadsafe(link.replaced)
+    process = await presence.holder(station.station_id)
+    if process is not None and process != presence.PROCESS_ID:
+        # conn 0: whichever connection of the station that process holds.
+        await _process_send(process, {"type": "ocpp.replaced", "stations": [[station.pk, 0]]})
+
+
+# The process queue -------------------------------------------------------------
+
+# A Redis list per server process, not a channel-layer channel: channels-redis
+# receives all of a process's channels in one blocking read that a
+# long-lived receive would hold to itself, and its reads do not end promptly
+# when cancelled. A message left for a process that died expires with it.
+QUEUE_KEY = "evpower:commands:{}"
+QUEUE_EXPIRY = 60
+QUEUE_POLL_SECONDS = 1
+
+
+async def _process_send(process: str, message: dict) -> None:
+    key = QUEUE_KEY.format(process)
+    pipe = runtime.redis().pipeline(transaction=False)
+    pipe.rpush(key, json.dumps(message))
+    pipe.expire(key, QUEUE_EXPIRY)
+    await pipe.execute()
+
+
+def replaced_notify(process: str, station_pk: int, conn: int) -> None:
+    """Tell `process` that its connection `conn` of the station is replaced by
+    one here. Sent in batches: after a restart thousands reconnect at once."""
+    runtime.replace_notices.setdefault(process, []).append((station_pk, conn))
+    runtime.keep_running("replace-notices", _replace_notices_send)
+
+
+async def _replace_notices_send() -> None:
+    while runtime.replace_notices:
+        process, notices = runtime.replace_notices.popitem()
+        for start in range(0, len(notices), 1000):
+            try:
+                await _process_send(
+                    process, {"type": "ocpp.replaced", "stations": notices[start : start + 1000]}
+                )
+            except Exception:
+                metrics.channel_layer_errors.labels("replaced").inc()
+                logger.warning(
+                    "Could not tell %s of %d replaced connections", process, len(notices), exc_info=True
+                )
+                break
+
+
+async def reply_send(channel: str, message: dict) -> None:
+    """Answer a command from another process (best effort: it may have given up)."""
+    try:
+        await get_channel_layer().send(channel, message)
+    except Exception:
+        metrics.channel_layer_errors.labels("reply").inc()
+        logger.warning("Could not answer %s", channel, exc_info=True)
+
+
+def process_queue_ensure() -> None:
+    """Take commands for this process's stations from other processes (with Redis)."""
+    if settings.REDIS_URL:
+        runtime.keep_running("process-queue", serve_process_queue)
+
+
+async def serve_process_queue() -> None:
+    """Hand the commands and "replaced" notices sent to this process to its
+    connections. Survives a Redis outage (retrying), after which the
+    process's presence is written again (Redis may have come back empty)."""
+    key = QUEUE_KEY.format(presence.PROCESS_ID)
+    this = asyncio.current_task()
+    failures = 0
+    while True:
+        if this.cancelling():
+            # redis-py may swallow a cancellation that hits it while connecting.
+            raise asyncio.CancelledError()
+        try:
+            popped = await runtime.redis().blpop([key], timeout=QUEUE_POLL_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.channel_layer_errors.labels("receive").inc()
+            failures += 1
+            if failures == 1:
+                logger.warning(
+                    "Channel layer unreachable (this process's command queue in Redis); retrying",
+                    exc_info=True,
+                )
+            presence.republish_soon()
+            await asyncio.sleep(min(failures, 5))
+            continue
+        failures = 0
+        if popped is None:
+            continue
+        try:
+            await _process_message(json.loads(popped[1]))
+        except Exception:
+            logger.exception("Could not handle a message to this process")
+
+
+async def _process_message(message: dict) -> None:
+    if message["type"] == "ocpp.replaced":
+        for pk, conn in message["stations"]:
+            link = runtime.connections.get(pk)
+            if link is not None and (not conn or link.conn == conn):
+                link.replaced()
+        return
+    if message["type"] == "ocpp.command":
+        link = runtime.connections.get(message["pk"])
+        position = 0
+        if link is not None and link.station.station_id == message["station_id"]:
+            position = link.command(
+                message["action"], message["payload"], message["timeout"], message["reply_to"]
+            )
+        if position:
+            await reply_send(message["reply_to"], {"type": "ocpp.command.queued", "position": position})
+        else:
+            await reply_send(message["reply_to"], {"type": "ocpp.command.result", "status": NOT_CONNECTED})

@@ -51,27 +51,88 @@ def _entry_json(entry: dict) -> str:
     return json.dumps({**entry, "process": PROCESS_ID})
 
 
-async def register(station_id: str, channel_name: str) -> None:
+# One round trip per connection: write the entry, prove this process lives,
+# and return the entry it replaced if another live process holds it.
+_REGISTER = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
+if old then
+  local process = cjson.decode(old)['process']
+  if process ~= ARGV[4] and redis.call('EXISTS', ARGV[5] .. tostring(process)) == 1 then
+    return old
+  end
+end
+return false
+"""
+# Remove the entry only if it is still this connection's (not a newer one's).
+_UNREGISTER = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local entry = cjson.decode(current)
+  if entry['process'] == ARGV[2] and tostring(entry['conn']) == ARGV[3] then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
+return 0
+"""
+# The process holding a station now, if that process lives.
+_HOLDER = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return false end
+local process = cjson.decode(current)['process']
+if redis.call('EXISTS', ARGV[2] .. tostring(process)) == 1 then return process end
+return false
+"""
+_PROCESS_KEY_PREFIX = PROCESS_KEY.format("")
+
+
+async def register(station_id: str, conn: int) -> dict | None:
+    """Record that this process holds the station (its connection number `conn`).
+
+    Returns the entry of another live process that held it until now (that
+    connection is to be closed), else None. Raises if Redis fails; the entry
+    is kept in memory and published again by the next flush."""
     now = time.time()
-    entry = {"station_id": station_id, "channel": channel_name, "since": now, "last_seen": now}
+    entry = {"station_id": station_id, "conn": conn, "since": now, "last_seen": now}
     _local.entries[station_id] = entry
-    if settings.REDIS_URL:
-        client = _redis_async()
-        await client.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL)
-        await client.hset(HASH_KEY, station_id, _entry_json(entry))
+    if not settings.REDIS_URL:
+        return None
+    try:
+        old = await _redis_async().eval(
+            _REGISTER,
+            2,
+            HASH_KEY,
+            PROCESS_KEY.format(PROCESS_ID),
+            station_id,
+            _entry_json(entry),
+            gateway_settings.PRESENCE_PROCESS_TTL,
+            PROCESS_ID,
+            _PROCESS_KEY_PREFIX,
+        )
+    except Exception:
+        _local.republish = True
+        raise
+    return json.loads(old) if old else None
 
 
-async def unregister(station_id: str, channel_name: str) -> None:
+async def unregister(station_id: str, conn: int) -> None:
     entry = _local.entries.get(station_id)
-    if entry is None or entry["channel"] != channel_name:
+    if entry is None or entry["conn"] != conn:
         return  # replaced by a newer connection in this process
     del _local.entries[station_id]
     _local.dirty.discard(station_id)
     if settings.REDIS_URL:
-        client = _redis_async()
-        current = await client.hget(HASH_KEY, station_id)
-        if current and json.loads(current).get("channel") == channel_name:
-            await client.hdel(HASH_KEY, station_id)
+        await _redis_async().eval(_UNREGISTER, 1, HASH_KEY, station_id, PROCESS_ID, str(conn))
+
+
+async def holder(station_id: str) -> str | None:
+    """The live process (its PROCESS_ID) that holds the station, per Redis;
+    None without Redis or if none does (a dead process's entry counts as none)."""
+    if not settings.REDIS_URL:
+        return None
+    process = await _redis_async().eval(_HOLDER, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
+    return process.decode() if isinstance(process, bytes) else process
 
 
 async def is_connected(station_id: str) -> bool:
@@ -81,6 +142,12 @@ async def is_connected(station_id: str) -> bool:
     if settings.REDIS_URL:
         return bool(await _redis_async().hexists(HASH_KEY, station_id))
     return False
+
+
+def republish_soon() -> None:
+    """Redis failed (or came back, maybe empty): write every station of this
+    process again at the next flush, which comes within a second."""
+    _local.republish = True
 
 
 def touch(station_id: str) -> None:
@@ -97,20 +164,32 @@ async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> No
     dirty, _local.dirty = _local.dirty, set()
     entries = [_local.entries[s] for s in dirty if s in _local.entries]
     if settings.REDIS_URL:
+        republish, _local.republish = _local.republish, False
+        published = list(_local.entries.values()) if republish else entries
         client = _redis_async()
         pipe = client.pipeline(transaction=False)
         pipe.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL)
-        if entries:
-            pipe.hset(HASH_KEY, mapping={e["station_id"]: _entry_json(e) for e in entries})
-        await pipe.execute()
+        if published:
+            pipe.hset(HASH_KEY, mapping={e["station_id"]: _entry_json(e) for e in published})
+        try:
+            await pipe.execute()
+        except Exception:
+            if not _local.republish:
+                logger.warning("Presence flush to Redis failed", exc_info=True)
+            _local.republish = True  # Redis may come back empty
     if entries:
         seen = {e["station_id"]: datetime.fromtimestamp(e["last_seen"], UTC) for e in entries}
         store_last_seen(seen)
 
 
 async def flush_forever(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> None:
+    waited = 0.0
     while True:
-        await asyncio.sleep(gateway_settings.PRESENCE_FLUSH_SECONDS)
+        await asyncio.sleep(1)
+        waited += 1
+        if waited < gateway_settings.PRESENCE_FLUSH_SECONDS and not _local.republish:
+            continue
+        waited = 0.0
         try:
             await flush(store_last_seen=store_last_seen)
         except Exception:

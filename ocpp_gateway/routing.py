@@ -4,7 +4,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
 from ocpp16 import schemas
-from ocpp_gateway.consumers import StationConsumer
+from ocpp_gateway.consumers import station_app
 from ocpp_gateway.dashboard import DashboardConsumer
 
 
@@ -27,6 +27,6 @@ websocket_urlpatterns = [
         r"^live/dashboard$",
         AllowedHostsOriginValidator(AuthMiddlewareStack(DashboardConsumer.as_asgi())),
     ),
-    re_path(r"^ws/(?P<station_id>[^/]+)/?$", StationConsumer.as_asgi()),
+    re_path(r"^ws/(?P<station_id>[^/]+)/?$", station_app),
     re_path(r"", RefuseConsumer.as_asgi()),
 ]

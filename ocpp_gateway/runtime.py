@@ -8,6 +8,7 @@ stop many, and a writer bound to a closed loop must not be reused.
 
 import asyncio
 import contextvars
+import itertools
 import logging
 from collections.abc import Callable, Coroutine
 
@@ -23,12 +24,14 @@ REDIS_CONNECTIONS = 50
 
 
 class LocalPresence:
-    """This process's connected stations: station id -> entry, and the ids
-    heard from since the last flush."""
+    """This process's connected stations: station id -> entry, the ids
+    heard from since the last flush, and whether all of them are to be
+    published again (Redis failed or came back empty)."""
 
     def __init__(self) -> None:
         self.entries: dict[str, dict] = {}
         self.dirty: set[str] = set()
+        self.republish = False
 
 
 class DashboardWatch:
@@ -47,6 +50,14 @@ class DashboardWatch:
 class GatewayRuntime:
     def __init__(self) -> None:
         self.presence = LocalPresence()
+        # The station connections this process holds: station pk -> connection
+        # (consumers.StationLink). Commands for them need no channel layer.
+        self.connections: dict[int, object] = {}
+        self.connection_numbers = itertools.count(1)
+        # Connect-time station lookups waiting for the next batch (per loop),
+        # and "replaced" notices waiting to be sent (per process holding them).
+        self.lookups: dict[asyncio.AbstractEventLoop, dict[str, list[asyncio.Future]]] = {}
+        self.replace_notices: dict[str, list[tuple[int, int]]] = {}
         self.dashboard = DashboardWatch()
         # Redis clients of presence: one sync client, one async client per loop.
         self.redis_sync = None
@@ -108,6 +119,8 @@ class GatewayRuntime:
             del self.redis_async[loop]
         for loop in [lp for lp in self._redis_slots if lp.is_closed()]:
             del self._redis_slots[loop]
+        for loop in [lp for lp in self.lookups if lp.is_closed()]:
+            del self.lookups[loop]
 
 
 runtime = GatewayRuntime()

@@ -43,6 +43,10 @@ def _get_configuration(*, station_pk: int, request: dict, response: dict) -> Non
         configuration.update(known)
         for key in response.get("unknownKey") or []:
             configuration.pop(key, None)
+    if configuration == station.configuration:
+        # Asked after every boot: a fleet rebooting (a server restart) mostly
+        # answers what we know, which needs no write and no history record.
+        return
     station.configuration = configuration
     station.save(update_fields=["configuration"])
 

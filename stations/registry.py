@@ -54,6 +54,27 @@ def station_for_connection(*, station_id: str, unknown_policy: str) -> StationRe
     return _ref(station)
 
 
+def stations_for_connection(*, station_ids: list[str], unknown_policy: str) -> dict[str, StationRef | None]:
+    """`station_for_connection` of many stations connecting at once (a
+    reconnect storm): the known ones in one query per thousand."""
+    found: dict[str, StationRef | None] = {}
+    for start in range(0, len(station_ids), 1000):
+        chunk = station_ids[start : start + 1000]
+        for station in Station.objects.filter(station_id__in=chunk).only(
+            "pk", "station_id", "password_hash", "registration_status", "tolerance"
+        ):
+            found[station.station_id] = _ref(station)
+    unknown = [station_id for station_id in station_ids if station_id not in found]
+    if unknown:
+        # One commit for all of them (each registration is its own savepoint).
+        with transaction.atomic():
+            for station_id in unknown:
+                found[station_id] = station_for_connection(
+                    station_id=station_id, unknown_policy=unknown_policy
+                )
+    return found
+
+
 @lru_cache(maxsize=50_000)
 def station_password_ok(password_hash: str, raw: str) -> bool:
     """Check a station's Basic-auth password. Cached: the hash is deliberately

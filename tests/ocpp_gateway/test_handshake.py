@@ -98,7 +98,7 @@ async def test_new_connection_replaces_old_one(writer):
     second = await communicator_for("CP-TWICE")
     assert (await second.connect())[0]
     closed = await first.receive_output(timeout=3)
-    assert closed["type"] == "websocket.close"
+    assert closed == {"type": "websocket.close", "code": 4000}
     await first.disconnect()
     reply = await Raw(second).call("Heartbeat", {})
     assert reply[0] == 3

@@ -37,16 +37,21 @@ async def test_metrics_count_messages_errors_and_connections(raw_station, api):
     assert connected and float(connected[0].split()[1]) >= 1
 
 
-class _BrokenLayer:
+class _Layer:
     async def new_channel(self):
         return "reply.1"
 
-    async def group_send(self, group, message):
-        raise ConnectionError("Redis is down")
-
 
 async def test_channel_layer_failures_are_counted(monkeypatch):
-    monkeypatch.setattr(commands, "get_channel_layer", _BrokenLayer)
+    async def held_by_another_process(station_id):
+        return "another-process"
+
+    async def redis_down(process, message):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(commands.presence, "holder", held_by_another_process)
+    monkeypatch.setattr(commands, "get_channel_layer", _Layer)
+    monkeypatch.setattr(commands, "_process_send", redis_down)
     before = metrics.channel_layer_errors.labels("command")._value.get()
 
     with pytest.raises(ConnectionError):

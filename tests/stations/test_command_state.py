@@ -45,6 +45,18 @@ def test_full_get_configuration_replaces_the_known_configuration():
     }
 
 
+def test_the_same_configuration_again_writes_no_history(django_assert_num_queries):
+    configuration = {"HeartbeatInterval": {"value": "300", "readonly": False}}
+    station = StationFactory(configuration=configuration)
+    answer = {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}
+    history = station.history.count()
+
+    with django_assert_num_queries(1):  # the station read; no update, no history row
+        command_result_apply(station_pk=station.pk, action="GetConfiguration", request={}, response=answer)
+
+    assert station.history.count() == history
+
+
 def test_get_configuration_for_keys_updates_those_and_drops_unknown_ones():
     station = StationFactory(
         configuration={

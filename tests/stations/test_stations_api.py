@@ -1,14 +1,14 @@
 from datetime import UTC, datetime
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from billing.models import Session, Transaction
-from ocpp_gateway.commands import station_group
+from ocpp_gateway.runtime import committer
 from stations.models import Connector, Station
 from tests.factories import StationFactory
+from tests.ocpp_gateway.conftest import communicator_for
 
 pytestmark = pytest.mark.django_db
 
@@ -344,16 +344,14 @@ def test_delete_removes_the_station_and_its_connectors(api):
     assert not Connector.objects.exists()
 
 
-def test_delete_closes_the_stations_live_connection(api, django_capture_on_commit_callbacks):
-    station = StationFactory(station_id="CP-1")
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(station_group(station.pk), channel)
+@pytest.mark.django_db(transaction=True)
+async def test_delete_closes_the_stations_live_connection(api):
+    comm = await communicator_for("CP-1")
+    assert (await comm.connect())[0]
 
-    with django_capture_on_commit_callbacks(execute=True):
-        api["admin"].delete("/ocpp/stations/CP-1")
+    response = await sync_to_async(api["admin"].delete)("/ocpp/stations/CP-1")
 
-    message = async_to_sync(layer.receive)(channel)
-    # The consumer closes on "replaced" unless the event names its own channel.
-    assert message["type"] == "ocpp.replaced"
-    assert message["channel"] != channel
+    assert response.status_code == 204
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4000}
+    await comm.disconnect()
+    await committer().close()

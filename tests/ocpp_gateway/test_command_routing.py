@@ -1,0 +1,134 @@
+"""How a command finds the station's socket: directly when this process holds
+it, through the holding process's command queue when another does, and
+not at all (at once) when presence names a process that died."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from ocpp_gateway import commands, presence
+from ocpp_gateway.commands import CommandFailed
+from ocpp_gateway.runtime import runtime
+from stations.models import Station
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="other processes need Redis")
+
+
+class _Address:
+    def __init__(self, pk: int, station_id: str):
+        self.pk, self.station_id = pk, station_id
+
+
+async def _answer_next_call(station, payload: dict) -> list:
+    frame = json.loads(await station.comm.receive_from(timeout=5))
+    assert frame[0] == 2
+    await station.comm.send_to(text_data=json.dumps([3, frame[1], payload]))
+    return frame
+
+
+async def test_a_command_to_a_station_of_this_process_needs_no_channel_layer(raw_station, monkeypatch):
+    def no_layer():
+        raise AssertionError("the channel layer was used")
+
+    monkeypatch.setattr(commands, "get_channel_layer", no_layer)
+    station = await raw_station("CP-HERE")
+    pk = await Station.objects.filter(station_id="CP-HERE").values_list("pk", flat=True).aget()
+
+    sent = asyncio.create_task(
+        commands.command_send(station=_Address(pk, "CP-HERE"), action="ClearCache", payload={})
+    )
+    frame = await _answer_next_call(station, {"status": "Accepted"})
+
+    assert frame[2] == "ClearCache"
+    assert await sent == {"status": "Accepted"}
+
+
+async def test_commands_to_one_station_go_one_at_a_time(raw_station):
+    station = await raw_station("CP-QUEUE")
+    pk = await Station.objects.filter(station_id="CP-QUEUE").values_list("pk", flat=True).aget()
+    address = _Address(pk, "CP-QUEUE")
+
+    first = asyncio.create_task(commands.command_send(station=address, action="ClearCache", payload={}))
+    second = asyncio.create_task(
+        commands.command_send(station=address, action="Reset", payload={"type": "Soft"})
+    )
+    call = json.loads(await station.comm.receive_from(timeout=5))
+    assert call[2] == "ClearCache"
+    # The second is not sent before the first is answered.
+    assert await station.comm.receive_nothing(timeout=0.3)
+    await station.comm.send_to(text_data=json.dumps([3, call[1], {"status": "Accepted"}]))
+    call = await _answer_next_call(station, {"status": "Rejected"})
+    assert call[2] == "Reset"
+
+    assert await first == {"status": "Accepted"}
+    assert await second == {"status": "Rejected"}
+
+
+async def test_a_replaced_notice_closes_only_the_connection_it_names(raw_station):
+    station = await raw_station("CP-NOTICE")
+    pk = await Station.objects.filter(station_id="CP-NOTICE").values_list("pk", flat=True).aget()
+    link = runtime.connections[pk]
+
+    await commands._process_message({"type": "ocpp.replaced", "stations": [[pk, link.conn + 1]]})
+    assert (await station.call("Heartbeat", {}))[0] == 3
+
+    await commands._process_message({"type": "ocpp.replaced", "stations": [[pk, link.conn]]})
+    assert await station.comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4000}
+    assert pk not in runtime.connections
+
+
+@needs_redis
+async def test_a_stale_presence_entry_of_a_dead_process_is_not_connected_at_once():
+    client = runtime.redis()
+    entry = {"station_id": "CP-GHOST", "conn": 1, "since": 0, "last_seen": 0, "process": "dead-1"}
+    await client.hset(presence.HASH_KEY, "CP-GHOST", json.dumps(entry))
+    try:
+        started = time.monotonic()
+        with pytest.raises(CommandFailed) as failed:
+            await commands.command_send(
+                station=_Address(999_999, "CP-GHOST"), action="ClearCache", payload={}
+            )
+        assert failed.value.reason == "not_connected"
+        assert time.monotonic() - started < commands.ACK_TIMEOUT / 2  # not found by a missing ack
+    finally:
+        await client.hdel(presence.HASH_KEY, "CP-GHOST")
+
+
+@needs_redis
+async def test_a_command_reaches_a_station_held_by_another_process():
+    """The other process is played here: its liveness key, its presence entry,
+    and its queue, from which it acknowledges and answers over the layer."""
+    client = runtime.redis()
+    other = "other-process-1"
+    await client.set(presence.PROCESS_KEY.format(other), "1", ex=30)
+    entry = {"station_id": "CP-THERE", "conn": 7, "since": 0, "last_seen": 0, "process": other}
+    await client.hset(presence.HASH_KEY, "CP-THERE", json.dumps(entry))
+    queue = commands.QUEUE_KEY.format(other)
+    try:
+        sent = asyncio.create_task(
+            commands.command_send(station=_Address(42, "CP-THERE"), action="ClearCache", payload={})
+        )
+        _, raw = await client.blpop([queue], timeout=5)
+        message = json.loads(raw)
+        assert (message["type"], message["pk"], message["station_id"], message["action"]) == (
+            "ocpp.command",
+            42,
+            "CP-THERE",
+            "ClearCache",
+        )
+        layer = get_channel_layer()
+        await layer.send(message["reply_to"], {"type": "ocpp.command.queued", "position": 1})
+        await layer.send(
+            message["reply_to"],
+            {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}},
+        )
+        assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
+    finally:
+        await client.delete(presence.PROCESS_KEY.format(other), queue)
+        await client.hdel(presence.HASH_KEY, "CP-THERE")
