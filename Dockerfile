@@ -1,4 +1,4 @@
-# EVPower web image: Daphne serving HTTP and station WebSockets on port 8000.
+# EVPower web image: Daphne (or Uvicorn) serving HTTP and station WebSockets on port 8000.
 # Static files are collected at build time and served by WhiteNoise.
 FROM python:3.11-slim
 
@@ -25,7 +25,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "deploy/healthcheck.py"]
 
 # All interfaces inside the container, but the port is published nowhere:
-# only nginx on the compose network reaches it, so --proxy-headers trusts
-# X-Forwarded-For/-Proto from nginx alone. --websocket_timeout -1: Daphne
-# would otherwise close every station after 24 h.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p \"$PORT\" --websocket_timeout -1 --proxy-headers evpower.asgi:application"]
+# only nginx on the compose network reaches it, so the server may trust
+# X-Forwarded-For/-Proto (compose sets TRUST_PROXY_HEADERS). bin/asgi-server holds the
+# server's options (Daphne by default; ASGI_SERVER=uvicorn).
+ENV PYTHON=python
+CMD ["sh", "-c", "exec bin/asgi-server 0.0.0.0 \"$PORT\""]

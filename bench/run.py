@@ -160,26 +160,23 @@ class System:
     log_dir: Path = None
     extra_args: list = field(default_factory=list)  # appended to the server command
     stations: int = 0  # of the configuration being measured (names profiles)
-    backlog: int = 0  # the listening socket's accept queue (0: the server's default)
+    backlog: int = 0  # the listening socket's accept queue (0: as launched by default)
 
     def __post_init__(self):
         self.ports = [free_port() for _ in range(self.processes)]
         self.http_ports = self.ports if self.kind == "project" else [free_port() for _ in self.ports]
+        if self.kind == "project":
+            self.env = {**self.env, "ASGI_SERVER": self.server, "PYTHON": PY}
+            if self.backlog:
+                self.env["ASGI_BACKLOG"] = str(self.backlog)
 
     def _command(self, i: int) -> list[str]:
         port = str(self.ports[i])
-        if self.server == "daphne":
-            # As bin/serve starts it (Twisted's default backlog is 50).
-            listen = ["-b", "127.0.0.1", "-p", port]
-            if self.backlog:
-                listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={self.backlog}"]
-            server = ["daphne", *listen, "--websocket_timeout", "-1"]
-            return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
-        if self.server == "uvicorn":
-            server = ["uvicorn", "--host", "127.0.0.1", "--port", port, *UVICORN_OPTIONS]
-            if self.backlog:
-                server += ["--backlog", str(self.backlog)]
-            return [PY, "-m", *server, *self.extra_args, "evpower.asgi:application"]
+        if self.kind == "project":
+            # As every launcher starts it (bin/asgi-server: its backlog, 4096,
+            # unless --backlog says otherwise).
+            quiet = ["--log-level", "warning"] if self.server == "uvicorn" else []
+            return [str(ROOT / "bin" / "asgi-server"), "127.0.0.1", port, *quiet, *self.extra_args]
         baseline = str(ROOT / "bench" / "baseline.py")
         command = [PY, baseline, "--port", port, "--http-port", str(self.http_ports[i])]
         if self.backlog:
@@ -271,19 +268,6 @@ class Profiler:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-# Uvicorn as a station gateway (see bench/README.md, "Uvicorn"): the sans-I/O
-# websockets protocol; the legacy one (`--ws websockets`, deprecated) gives up
-# a handshake after a fixed 10 s, including the application's connect(), and
-# runs inspect.signature for every connection.
-UVICORN_OPTIONS = [
-    "--ws", "websockets-sansio",
-    "--ws-max-size", str(4 << 20),
-    "--log-level", "warning",
-    "--no-access-log",
-    "--lifespan", "off",
-]  # fmt: skip
 
 
 _NUMBERS = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+")
@@ -983,8 +967,8 @@ def arguments() -> argparse.Namespace:
         "--backlog",
         type=int,
         default=0,
-        help="the servers' listen backlog (default: theirs, Daphne 50, Uvicorn 2048; "
-        "the kernel caps it at net.core.somaxconn)",
+        help="the servers' listen backlog (default: the project's as bin/asgi-server sets it, 4096; "
+        "the baseline's websockets default; the kernel caps it at net.core.somaxconn)",
     )
     parser.add_argument("--daphne-args", default="", help="more options for Daphne (one string)")
     parser.add_argument("--uvicorn-args", default="", help="more options for Uvicorn (one string)")

@@ -1,4 +1,5 @@
-"""Real Daphne processes on free ports, sharing the test database."""
+"""Real server processes on free ports, started as deployed (bin/asgi-server:
+Daphne unless ASGI_SERVER says otherwise), sharing the test database."""
 
 import asyncio
 import os
@@ -40,7 +41,7 @@ def _test_database_url() -> str:
 
 
 class Server:
-    extra_args: tuple[str, ...] = ()  # more Daphne options
+    extra_args: tuple[str, ...] = ()  # more options for the server
 
     def __init__(self, env: dict):
         self.port = _free_port()
@@ -51,23 +52,12 @@ class Server:
             "DATABASE_URL": _test_database_url(),
             "PYTHONUNBUFFERED": "1",
             "PASSWORD_HASHERS": ",".join(FAST_HASHERS),
+            "PYTHON": sys.executable,
             **{k: str(v) for k, v in env.items()},
         }
         self.log = open(ROOT / f".daphne-{self.port}.log", "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "--websocket_timeout",
-                "-1",
-                *self.extra_args,
-                "evpower.asgi:application",
-            ],
+            [str(ROOT / "bin" / "asgi-server"), "127.0.0.1", str(self.port), *self.extra_args],
             cwd=ROOT,
             env=full_env,
             stdout=self.log,

@@ -19,17 +19,24 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-@pytest.mark.parametrize("launcher", ["Dockerfile", "deploy/systemd/evpower@.service"])
-def test_servers_behind_the_proxy_keep_sockets_and_trust_its_headers(launcher):
-    text = (ROOT / launcher).read_text()
-    assert "daphne" in text
-    assert "--websocket_timeout -1" in text
-    assert "--proxy-headers" in text
+LAUNCHERS = ["Dockerfile", "deploy/systemd/evpower@.service", "Procfile", "bin/serve"]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_every_launcher_starts_the_server_through_bin_asgi_server(launcher):
+    # Its options (sockets kept open, accept queue, handshake time) are tested
+    # in test_asgi_server.py and used by every live server of the suite.
+    assert "bin/asgi-server" in (ROOT / launcher).read_text()
+
+
+def test_servers_behind_the_proxy_trust_its_headers():
+    assert _compose()["services"]["web"]["environment"]["TRUST_PROXY_HEADERS"] == "True"
+    assert "TRUST_PROXY_HEADERS=True" in (SYSTEMD / "evpower.env.example").read_text().splitlines()
 
 
 def test_systemd_instances_listen_on_loopback_only_with_many_file_descriptors():
     unit = (SYSTEMD / "evpower@.service").read_text()
-    assert "-b 127.0.0.1 -p %i" in unit
+    assert "ExecStart=/opt/evpower/bin/asgi-server 127.0.0.1 %i" in unit
     assert "Restart=always" in unit
     assert "EnvironmentFile=/etc/evpower/evpower.env" in unit
     limit = next(line for line in unit.splitlines() if line.startswith("LimitNOFILE="))

@@ -43,9 +43,10 @@ pytestmark = [
 
 
 class ProxiedServer(Server):
-    """Daphne as deployed: trusting X-Forwarded-* because only nginx reaches it."""
+    """The server as deployed: trusting X-Forwarded-* because only nginx reaches it."""
 
-    extra_args = ("--proxy-headers",)
+    def __init__(self, env: dict):
+        super().__init__({"TRUST_PROXY_HEADERS": "True", **env})
 
 
 def _free_port() -> int:

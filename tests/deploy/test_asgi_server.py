@@ -1,0 +1,61 @@
+"""bin/asgi-server, the one launcher of bin/serve, the Procfile, the image and
+the systemd unit (and of every live server in these tests): both servers it
+offers serve the API and stations, with the accept queue a storm needs."""
+
+import shutil
+import subprocess
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.live import ROOT, http
+from tests.station import station_session
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _listen_backlog(port: int) -> int:
+    """The accept queue of the socket listening on `port` (`ss` shows it as Send-Q)."""
+    out = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.split()[2])
+
+
+def _somaxconn() -> int:
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())
+
+
+@pytest.mark.parametrize("asgi_server", ["daphne", "uvicorn"])
+async def test_the_launcher_serves_api_and_stations_with_a_storm_sized_accept_queue(
+    start_server, live_token, asgi_server
+):
+    server = await sync_to_async(start_server)(fresh=True, ASGI_SERVER=asgi_server)
+    key = await sync_to_async(live_token)()
+
+    async with station_session(server, f"LAUNCH-{asgi_server}") as station:
+        station.answers["Reset"] = {"status": "Accepted"}
+        command = {"station_id": f"LAUNCH-{asgi_server}", "command": "Reset", "payload": {"type": "Soft"}}
+        response = await http(server, "POST", "/ocpp/send_command", key, command)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["response"] == {"status": "Accepted"}
+    if shutil.which("ss"):
+        # Not the servers' defaults (Twisted 50, Uvicorn 2048).
+        assert _listen_backlog(server.port) == min(4096, _somaxconn())
+    with open(f"/proc/{server.proc.pid}/cmdline", "rb") as f:
+        assert f"-m\0{asgi_server}\0".encode() in f.read()
+
+
+def test_an_unknown_server_is_refused_with_a_message():
+    result = subprocess.run(
+        ["bin/asgi-server", "127.0.0.1", "1"],
+        capture_output=True,
+        text=True,
+        env={"ASGI_SERVER": "gunicorn", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        timeout=10,
+    )
+    assert result.returncode == 2
+    assert "daphne or uvicorn" in result.stderr
