@@ -39,8 +39,6 @@ def station_id_valid(station_id: str) -> bool:
 
 
 class Station(models.Model):
-    # The integer pk names the station's channel-layer group: group names
-    # cannot hold the characters a station id may contain.
     station_id = models.CharField(max_length=48, unique=True)
     password_hash = models.CharField(max_length=256, blank=True, default="")
     registration_status = models.CharField(
