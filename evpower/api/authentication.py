@@ -51,6 +51,9 @@ for _model in (User, Token):
         _signal.connect(token_cache.clear, sender=_model, dispatch_uid=f"token-cache-{_model.__name__}")
 
 
+_PINNED = "_evpower_cached_auth"
+
+
 def _token_key(request) -> str | None:
     parts = get_authorization_header(request).split()
     if len(parts) != 2 or parts[0].lower() != b"token":
@@ -65,6 +68,15 @@ class CachedTokenAuthentication(TokenAuthentication):
     """DRF's `Authorization: Token <key>`, answered from memory when the key
     was seen in the last few seconds. Errors are DRF's, unchanged."""
 
+    def authenticate(self, request):
+        # The hit `answers_from_memory` promised: the entry may expire, or a
+        # save in another thread empty the cache, before DRF authenticates,
+        # and the database lookup must not then run on the event loop.
+        pinned = getattr(request, _PINNED, None)
+        if pinned is not None:
+            return pinned
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
         hit = token_cache.get(key)
         if hit is not None:
@@ -75,9 +87,14 @@ class CachedTokenAuthentication(TokenAuthentication):
 
     @staticmethod
     def answers_from_memory(request) -> bool:
-        """Whether authenticating `request` needs no database (its token is cached)."""
+        """Whether authenticating `request` needs no database (its token is
+        cached); if so, that answer is kept for `authenticate`."""
         key = _token_key(request)
-        return key is not None and token_cache.get(key) is not None
+        hit = token_cache.get(key) if key is not None else None
+        if hit is None:
+            return False
+        setattr(request, _PINNED, hit)
+        return True
 
 
 # The same `tokenAuth` security scheme as DRF's class in the OpenAPI document.

@@ -9,6 +9,7 @@ from asgiref.sync import SyncToAsync
 from channels.testing import HttpCommunicator
 from rest_framework.authtoken.models import Token
 
+from evpower.api.authentication import token_cache
 from evpower.asgi import django_asgi_app
 from evpower.models import Role
 from ocpp_gateway import commands, presence
@@ -89,3 +90,25 @@ async def test_refusals_before_the_station_visit_no_thread_of_ours(token, thread
     # Only Django's request signals and its log line of a 4xx: the cached
     # token is checked, the payload validated, on the event loop.
     assert set(thread_visits) <= {"sync_send", "log_response", "close"}, thread_visits
+
+
+async def test_a_cached_token_that_expires_during_the_request_is_not_looked_up_on_the_loop(
+    token, station_answers, monkeypatch
+):
+    body = {"station_id": "CP-T", "command": "Reset", "payload": {"type": "Soft"}}
+    await _send(token, body)  # cached now
+    real_get = token_cache.get
+    asked = []
+
+    def expires_after_the_check(key):
+        # The view's check sees the entry; by DRF's authentication it is gone
+        # (expired, or emptied by a user saved in another thread).
+        asked.append(key)
+        return real_get(key) if len(asked) == 1 else None
+
+    monkeypatch.setattr(token_cache, "get", expires_after_the_check)
+
+    response = await _send(token, body)
+
+    assert response["status"] == 200, response["body"]
+    assert json.loads(response["body"]) == {"status": "Accepted", "response": {"status": "Accepted"}}
