@@ -65,7 +65,11 @@ def stations_for_connection(*, station_ids: list[str], unknown_policy: str) -> d
         ):
             found[station.station_id] = _ref(station)
     unknown = [station_id for station_id in station_ids if station_id not in found]
-    if unknown:
+    if unknown_policy == "reject":
+        # Asked again one by one they would only be None, each a query the
+        # whole batch (and the writer's next commits) waited for.
+        found.update(dict.fromkeys(unknown))
+    elif unknown:
         # One commit for all of them (each registration is its own savepoint).
         with transaction.atomic():
             for station_id in unknown:

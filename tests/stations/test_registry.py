@@ -29,8 +29,9 @@ def test_unknown_stations_among_them_are_registered_per_policy(policy, status):
     assert Station.objects.get(station_id="CP-NEW").registration_status == status
 
 
-def test_unknown_stations_among_them_are_refused_under_reject():
+def test_unknown_stations_among_them_are_refused_under_reject(django_assert_num_queries):
     StationFactory(station_id="CP-OLD")
-    found = stations_for_connection(station_ids=["CP-OLD", "CP-NEW"], unknown_policy="reject")
-    assert found["CP-NEW"] is None and found["CP-OLD"] is not None
+    with django_assert_num_queries(1):
+        found = stations_for_connection(station_ids=["CP-OLD", "CP-NEW", "CP-NEW2"], unknown_policy="reject")
+    assert found["CP-NEW"] is None and found["CP-NEW2"] is None and found["CP-OLD"] is not None
     assert not Station.objects.filter(station_id="CP-NEW").exists()
