@@ -273,13 +273,23 @@ def _live_update(batch, touched: dict) -> None:
 
 def _live_deferred_refresh(batch) -> None:
     state, clock = batch.kept(LiveClock), time.monotonic()
-    deferred, state.deferred = state.deferred, {}
+    deferred = dict(state.deferred)
     # Not those refreshed since (by a due sample after the deferred one).
     due = [tx_id for tx_id, at in deferred.items() if state.refreshed.get(tx_id, at - 1) < at]
-    for tx_id in due:
-        state.refreshed[tx_id] = clock
     if due:
         _sessions_live_refresh(batch, due)
+    # Taken only once committed: if the commit fails, the writer runs this
+    # unit again on its own, and it must find them still deferred.
+    db_transaction.on_commit(partial(_deferred_taken, state, deferred, due, clock))
+
+
+def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int], clock: float) -> None:
+    for tx_id in due:
+        state.refreshed[tx_id] = clock
+    for tx_id, at in deferred.items():
+        # Not one deferred again meanwhile (a newer sample, not priced yet).
+        if state.deferred.get(tx_id) == at:
+            del state.deferred[tx_id]
 
 
 # The same rules as _meters_advance_portable: the station's own open

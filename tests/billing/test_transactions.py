@@ -1,17 +1,19 @@
 """billing end to end at the service level: what the station reports,
 turned into billed sessions. Expected costs are computed by hand beside them."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from billing import tariffs, transactions
 from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
 from billing.sessions import START_TIMEOUT_SECONDS, sessions_fail_stale
 from ocpp16.times import format_time, parse_meter_values
 from ocpp_gateway import commands
-from ocpp_gateway.writer import Batch
+from ocpp_gateway.writer import Batch, GroupCommitter
 from stations.models import IdTagStatus
 from stations.reports import station_boot
 from tests.factories import IdTagFactory, StationFactory, UserFactory
@@ -301,6 +303,48 @@ def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(st
     assert second.later == []
     session = Session.objects.get(transaction_id=tx_id)
     assert (session.energy_kwh, session.cost) == (Decimal("2.500"), Decimal("2.50"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deferred_session_is_priced_though_its_refresh_shared_a_failing_commit(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+
+    def sample(ts, value):
+        def unit(batch):
+            transactions.meter_values_record(
+                batch=batch,
+                station_pk=station.pk,
+                connector_id=1,
+                transaction_id=tx_id,
+                meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
+            )
+
+        return unit
+
+    def bad_frame(batch):
+        raise RuntimeError("another station's bad frame")
+
+    async def live_cost():
+        return (await Session.objects.aget(transaction_id=tx_id)).cost
+
+    async def run():
+        writer = GroupCommitter()
+        try:
+            await writer.run(sample(minutes(1), "1000"))
+            await writer.run(sample(minutes(1.5), "3000"))  # within 60 s: deferred
+            assert await live_cost() == Decimal("1.00")
+            # The deferred refresh's commit fails; the writer retries unit by unit.
+            outcomes = await asyncio.gather(
+                writer.run(transactions._live_deferred_refresh), writer.run(bad_frame), return_exceptions=True
+            )
+            assert isinstance(outcomes[1], RuntimeError)
+            return await live_cost()
+        finally:
+            await writer.close()
+
+    assert async_to_sync(run)() == Decimal("3.00")
 
 
 def test_kwh_samples_are_read_as_kwh(station, tag):
