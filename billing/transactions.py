@@ -33,6 +33,7 @@ from evpower.errors import Conflict
 from ocpp16.schemas import MAX_INTEGER
 from ocpp_gateway import commands
 from ocpp_gateway.conf import gateway_settings
+from ocpp_gateway.runtime import runtime
 from stations.charging_profiles import tx_profiles_drop
 from stations.id_tags import id_tag_info, id_tag_lookup
 from stations.reservations import reservation_use
@@ -352,6 +353,8 @@ _LIVE_COLUMNS = (
     "last_meter_wh",
     "last_meter_at",
     "station__time_zone",
+    "station__station_id",
+    "session__status",
     "session__id",
     "session__tariff_snapshot",
     "session__limit_kwh",
@@ -381,7 +384,7 @@ def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
     # Not `status`: an API request may have moved the session meanwhile (stop
     # requested), and this write must not put it back.
     changed: dict[tuple[str, ...], list[tuple]] = {}
-    for tx_id, station_id, meter_start, started_at, wh, ts, zone, *fields in rows:
+    for tx_id, station_id, meter_start, started_at, wh, ts, zone, address, status, *fields in rows:
         if ts is None:
             continue
         session = LiveSession(*fields)
@@ -401,9 +404,63 @@ def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
             names, values = (*names, "pricing_error"), (*values, session.pricing_error)
         changed.setdefault(names, []).append(values)
         if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
-            batch.after_commit(partial(commands.limit_stop, station_pk=station_id, transaction_id=tx_id))
+            stop = partial(
+                limit_stop_send,
+                station=StationAddress(station_id, address),
+                transaction_id=tx_id,
+                session_pk=session.pk,
+                claimed_at=ts,
+                # The claim marked it stopping (an API stop may have already).
+                marked=status == SessionStatus.CHARGING,
+            )
+            batch.after_commit(stop)
     for names, values in changed.items():
         values_update(Session, list(names), values)
+
+
+@dataclass(frozen=True)
+class StationAddress:
+    """What `commands.command_send` needs to reach a station in any process."""
+
+    pk: int
+    station_id: str
+
+
+async def limit_stop_send(
+    *, station: StationAddress, transaction_id: int, session_pk: int, claimed_at: datetime, marked: bool
+) -> None:
+    """RemoteStopTransaction for a session that reached its limit, in whichever
+    process holds the station now; if it does not go through, the claim is
+    released so that the session's next sample sends it again."""
+    try:
+        response = await commands.command_send(
+            station=station, action="RemoteStopTransaction", payload={"transactionId": transaction_id}
+        )
+    except commands.CommandFailed as exc:
+        failure = exc.reason
+    except Exception:
+        logger.warning("Limit stop of transaction %s failed", transaction_id, exc_info=True)
+        failure = "error"
+    else:
+        if response.get("status") == "Accepted":
+            return
+        failure = f"answered {response.get('status')!r}"
+    logger.warning(
+        "Limit stop of transaction %s failed: %s; sent again with its next sample", transaction_id, failure
+    )
+    release = partial(_limit_stop_release, session_pk=session_pk, claimed_at=claimed_at, marked=marked)
+    await runtime.committer().run(release)
+
+
+def _limit_stop_release(batch, *, session_pk: int, claimed_at: datetime, marked: bool) -> None:
+    # Only this claim: not one made since, nor a session billed meanwhile.
+    released = Session.objects.filter(
+        pk=session_pk, limit_stop_sent_at=claimed_at, status__in=_LIVE_STATUSES
+    ).update(limit_stop_sent_at=None)
+    if released and marked:
+        Session.objects.filter(pk=session_pk, status=SessionStatus.STOPPING).update(
+            status=SessionStatus.CHARGING, updated_at=utcnow()
+        )
 
 
 def transaction_stop(

@@ -13,6 +13,7 @@ from billing.models import MeterValue, Session, SessionStatus, SessionStopReason
 from billing.sessions import START_TIMEOUT_SECONDS, sessions_fail_stale
 from ocpp16.times import format_time, parse_meter_values
 from ocpp_gateway import commands
+from ocpp_gateway.runtime import runtime
 from ocpp_gateway.writer import Batch, GroupCommitter
 from stations.models import IdTagStatus
 from stations.reports import station_boot
@@ -64,9 +65,9 @@ def start(station, id_tag="TAG-OWNED", meter_start=1000, at=T0, connector_id=1) 
 def limit_stops(batch: Batch) -> list[tuple[int, int]]:
     """The limit stops this commit starts once committed: (station pk, transaction id)."""
     return [
-        (work.keywords["station_pk"], work.keywords["transaction_id"])
+        (work.keywords["station"].pk, work.keywords["transaction_id"])
         for work in batch.after
-        if work.func is commands.limit_stop
+        if work.func is transactions.limit_stop_send
     ]
 
 
@@ -560,3 +561,93 @@ def test_blocked_tag_start_is_recorded_and_billed_anyway(station, tag):
     result = start(station)
     assert result.id_tag_info["status"] == "Blocked"
     assert Session.objects.get(transaction_id=result.transaction_id).status == SessionStatus.CHARGING
+
+
+# A limit stop that does not go through ------------------------------------------
+
+
+def run_after_commit(work) -> None:
+    """Run a commit's after-commit `work` as the writer's event loop does."""
+
+    async def run():
+        try:
+            await work()
+        finally:
+            await runtime.committer().close()
+
+    async_to_sync(run)()
+
+
+def door(monkeypatch, *, answer=None, failure=None) -> list:
+    """Stand in for `commands.command_send` (the station held by another
+    process, say); the (pk, station id, action, payload) sent."""
+    sent = []
+
+    async def command_send(*, station, action, payload, timeout=None):
+        sent.append((station.pk, station.station_id, action, payload))
+        if failure is not None:
+            raise commands.CommandFailed(failure)
+        return answer
+
+    monkeypatch.setattr(commands, "command_send", command_send)
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_stop_goes_through_the_door_to_whichever_process_holds_the_station(station, tag, monkeypatch):
+    session = waiting_session(station, tag, limit_kwh=Decimal("2"))
+    tx_id = start(station, meter_start=0).transaction_id
+    sent = door(monkeypatch, answer={"status": "Accepted"})
+    [stop] = meter(station, tx_id, (minutes(10), "2000")).after
+    run_after_commit(stop)
+    assert sent == [(station.pk, "CP-BILL", "RemoteStopTransaction", {"transactionId": tx_id})]
+    session.refresh_from_db()
+    assert (session.status, session.limit_stop_sent_at) == (SessionStatus.STOPPING, minutes(10))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_stop_to_a_station_connected_nowhere_is_sent_again_with_the_next_sample(station, tag):
+    # The real door: no process holds the station (none here, none in Redis).
+    session = waiting_session(station, tag, limit_kwh=Decimal("2"))
+    tx_id = start(station, meter_start=0).transaction_id
+    [stop] = meter(station, tx_id, (minutes(10), "2000")).after
+    run_after_commit(stop)
+    session.refresh_from_db()
+    assert (session.status, session.limit_stop_sent_at) == (SessionStatus.CHARGING, None)
+    assert limit_stops(meter(station, tx_id, (minutes(11), "2100"))) == [(station.pk, tx_id)]
+    session.refresh_from_db()
+    assert (session.status, session.limit_stop_sent_at) == (SessionStatus.STOPPING, minutes(11))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("failure", "answer"),
+    [
+        (commands.TIMEOUT, None),
+        (commands.DISCONNECTED, None),
+        (commands.STATION_ERROR, None),
+        (None, {"status": "Rejected"}),
+    ],
+)
+def test_a_limit_stop_that_fails_releases_its_claim(station, tag, monkeypatch, failure, answer):
+    session = waiting_session(station, tag, limit_kwh=Decimal("2"))
+    tx_id = start(station, meter_start=0).transaction_id
+    sent = door(monkeypatch, failure=failure, answer=answer)
+    [stop] = meter(station, tx_id, (minutes(10), "2000")).after
+    run_after_commit(stop)
+    assert len(sent) == 1
+    session.refresh_from_db()
+    assert (session.status, session.limit_stop_sent_at) == (SessionStatus.CHARGING, None)
+    assert limit_stops(meter(station, tx_id, (minutes(11), "2100"))) == [(station.pk, tx_id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_limit_stop_leaves_a_stop_requested_meanwhile_stopping(station, tag, monkeypatch):
+    session = waiting_session(station, tag, limit_kwh=Decimal("2"))
+    tx_id = start(station, meter_start=0).transaction_id
+    Session.objects.filter(pk=session.pk).update(status=SessionStatus.STOPPING)  # by the API
+    door(monkeypatch, failure=commands.TIMEOUT)
+    [stop] = meter(station, tx_id, (minutes(10), "2000")).after
+    run_after_commit(stop)
+    session.refresh_from_db()
+    assert (session.status, session.limit_stop_sent_at) == (SessionStatus.STOPPING, None)
