@@ -5,7 +5,8 @@ A station held by this process is called directly; one held by another is
 reached through that process's one command queue in Redis (`presence` knows
 which process holds it), where `serve_process_queue` hands the command to the
 connection and acknowledges it, over the channel layer, with its place in the
-station's queue.
+station's queue. A command not acknowledged in time is taken back from that
+queue, so that "not connected" always means that no CALL was sent.
 
 Everything that talks to a station goes through here (the API, sessions,
 reservations, local lists, charging profiles, the limit stop), and every
@@ -30,7 +31,8 @@ from ocpp_gateway.runtime import runtime
 logger = logging.getLogger(__name__)
 
 # How long a live consumer may take to acknowledge a command. No ack means no
-# process holds the station's socket (presence was stale).
+# process holds the station's socket (presence was stale), or the holder has
+# not taken the command from its queue yet: see `_late_ack`.
 ACK_TIMEOUT = 5.0
 
 NOT_CONNECTED = "not_connected"  # no CALL was sent
@@ -129,7 +131,7 @@ async def _remote_command(station: StationAddress, action: str, payload: dict, t
     layer = get_channel_layer()
     try:
         reply_to = await layer.new_channel()
-        await _process_send(
+        pushed = await _process_send(
             process,
             {
                 "type": "ocpp.command",
@@ -147,7 +149,7 @@ async def _remote_command(station: StationAddress, action: str, payload: dict, t
     try:
         ack = await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT)
     except TimeoutError:
-        raise CommandFailed(NOT_CONNECTED) from None
+        ack = await _late_ack(layer, process, pushed, reply_to, timeout)
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
         raise
@@ -155,6 +157,26 @@ async def _remote_command(station: StationAddress, action: str, payload: dict, t
         return ack
     try:
         return await asyncio.wait_for(layer.receive(reply_to), _bound(timeout, ack.get("position", 1)))
+    except TimeoutError:
+        raise CommandFailed(TIMEOUT) from None
+
+
+async def _late_ack(layer, process: str, pushed: str, reply_to: str, timeout: float) -> dict:
+    """No ack in time: take the command back from the holder's queue, or, if
+    the holder took it already (late), wait for what it says after all.
+
+    NOT_CONNECTED promises that no CALL was sent, so it is raised only when the
+    command was withdrawn: the holder can no longer send it."""
+    try:
+        withdrawn = await runtime.redis().lrem(QUEUE_KEY.format(process), 1, pushed)
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        raise
+    if withdrawn:
+        raise CommandFailed(NOT_CONNECTED)
+    try:
+        # Its ack, or its result if the ack was lost to the timeout above.
+        return await asyncio.wait_for(layer.receive(reply_to), _bound(timeout, 1))
     except TimeoutError:
         raise CommandFailed(TIMEOUT) from None
 
@@ -207,14 +229,22 @@ async def _disconnect(station: StationAddress) -> None:
 QUEUE_KEY = "evpower:commands:{}"
 QUEUE_EXPIRY = 60
 QUEUE_POLL_SECONDS = 1
+# The longest pause between reads of the queue while Redis fails: well below
+# ACK_TIMEOUT, so that a command sent as Redis comes back is still taken and
+# acknowledged in time rather than withdrawn.
+QUEUE_RETRY_SECONDS = 1.0
 
 
-async def _process_send(process: str, message: dict) -> None:
+async def _process_send(process: str, message: dict) -> str:
+    """Push `message` onto the process's queue; returns the JSON pushed (the
+    value to withdraw it by)."""
     key = QUEUE_KEY.format(process)
+    raw = json.dumps(message)
     pipe = runtime.redis().pipeline(transaction=False)
-    pipe.rpush(key, json.dumps(message))
+    pipe.rpush(key, raw)
     pipe.expire(key, QUEUE_EXPIRY)
     await pipe.execute()
+    return raw
 
 
 def replaced_notify(process: str, station_pk: int, conn: int) -> None:
@@ -279,7 +309,7 @@ async def serve_process_queue() -> None:
                     exc_info=True,
                 )
             presence.republish_soon()
-            await asyncio.sleep(min(failures, 5))
+            await asyncio.sleep(min(0.2 * failures, QUEUE_RETRY_SECONDS))
             continue
         failures = 0
         if popped is None:

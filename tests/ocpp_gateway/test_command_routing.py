@@ -132,3 +132,64 @@ async def test_a_command_reaches_a_station_held_by_another_process():
     finally:
         await client.delete(presence.PROCESS_KEY.format(other), queue)
         await client.hdel(presence.HASH_KEY, "CP-THERE")
+
+
+@pytest.fixture
+async def other_queue(monkeypatch):
+    """A live process "other-process-2" holding CP-SLOW, whose queue nothing
+    reads unless the test does; the ack timeout is shortened to 0.5 s."""
+    monkeypatch.setattr(commands, "ACK_TIMEOUT", 0.5)
+    client = runtime.redis()
+    other = "other-process-2"
+    await client.set(presence.PROCESS_KEY.format(other), "1", ex=30)
+    entry = {"station_id": "CP-SLOW", "conn": 3, "since": 0, "last_seen": 0, "process": other}
+    await client.hset(presence.HASH_KEY, "CP-SLOW", json.dumps(entry))
+    queue = commands.QUEUE_KEY.format(other)
+    yield queue
+    await client.delete(presence.PROCESS_KEY.format(other), queue)
+    await client.hdel(presence.HASH_KEY, "CP-SLOW")
+
+
+@needs_redis
+async def test_a_command_no_process_takes_in_time_is_withdrawn_and_not_connected(other_queue):
+    """409 promises that no CALL was sent: the command must not stay in the
+    queue for the holder to send later."""
+    client = runtime.redis()
+    with pytest.raises(CommandFailed) as failed:
+        await commands.command_send(station=_Address(43, "CP-SLOW"), action="Reset", payload={"type": "Soft"})
+    assert failed.value.reason == "not_connected"
+    assert await client.lrange(other_queue, 0, -1) == []
+
+
+@needs_redis
+async def test_a_command_taken_after_the_ack_timeout_is_answered_with_its_result(other_queue):
+    client = runtime.redis()
+    started = time.monotonic()
+    sent = asyncio.create_task(
+        commands.command_send(station=_Address(43, "CP-SLOW"), action="Reset", payload={"type": "Soft"})
+    )
+    _, raw = await client.blpop([other_queue], timeout=5)  # taken, but acknowledged late
+    await asyncio.sleep(commands.ACK_TIMEOUT + 0.5)
+    reply_to = json.loads(raw)["reply_to"]
+    layer = get_channel_layer()
+    await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
+    result = {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
+    await layer.send(reply_to, result)
+
+    assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
+    assert time.monotonic() - started > commands.ACK_TIMEOUT
+
+
+@needs_redis
+async def test_a_command_taken_but_never_answered_is_a_timeout_not_not_connected(other_queue):
+    client = runtime.redis()
+    sent = asyncio.create_task(
+        commands.command_send(
+            station=_Address(43, "CP-SLOW"), action="Reset", payload={"type": "Soft"}, timeout=0.5
+        )
+    )
+    await client.blpop([other_queue], timeout=5)  # taken; then the process goes silent
+
+    with pytest.raises(CommandFailed) as failed:
+        await asyncio.wait_for(sent, 10)
+    assert failed.value.reason == "timeout"
