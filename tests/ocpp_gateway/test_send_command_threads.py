@@ -1,18 +1,18 @@
 """Under ASGI `POST /ocpp/send_command` runs on the event loop: besides
-Django's own request signals it visits a thread once (the station and its
-presence), not once per middleware hook, and never for the wait."""
+Django's own request signals it visits a thread once (the station), not once
+per middleware hook, and never for the wait or the station's presence."""
 
 import json
 
 import pytest
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, sync_to_async
 from channels.testing import HttpCommunicator
 from rest_framework.authtoken.models import Token
 
 from evpower.api.authentication import token_cache
 from evpower.asgi import django_asgi_app
 from evpower.models import Role
-from ocpp_gateway import commands, presence
+from ocpp_gateway import commands
 from tests.factories import StationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +42,6 @@ def station_answers(monkeypatch):
         waits.append(action)
         return {"status": "Accepted"}
 
-    monkeypatch.setattr(presence, "connection_get", lambda station_id: {"station_id": station_id})
     monkeypatch.setattr(commands, "command_send", command_send)
     return waits
 
@@ -75,8 +74,8 @@ async def test_a_command_visits_a_thread_only_for_the_station(token, thread_visi
     assert station_answers == ["Reset", "Reset"]
     # Django's request_started receivers, our one look-up; after the answer,
     # Django's response.close (request_finished), if it ran yet.
-    assert thread_visits[:2] == ["sync_send", "_command_target"]
-    assert set(thread_visits) <= {"sync_send", "_command_target", "close"}
+    assert thread_visits[:2] == ["sync_send", "_command_station"]
+    assert set(thread_visits) <= {"sync_send", "_command_station", "close"}
 
 
 async def test_refusals_before_the_station_visit_no_thread_of_ours(token, thread_visits, station_answers):
@@ -112,3 +111,18 @@ async def test_a_cached_token_that_expires_during_the_request_is_not_looked_up_o
 
     assert response["status"] == 200, response["body"]
     assert json.loads(response["body"]) == {"status": "Accepted", "response": {"status": "Accepted"}}
+
+
+async def test_an_unconnected_station_is_refused_without_a_presence_visit(token, thread_visits):
+    """`command_send` finds that no process holds the station, on the event
+    loop: the view asks the sync thread for the station only."""
+    await sync_to_async(StationFactory)(station_id="CP-AWAY")
+    body = {"station_id": "CP-AWAY", "command": "Reset", "payload": {"type": "Soft"}}
+    await _send(token, body)  # looks the token up
+    thread_visits.clear()
+
+    response = await _send(token, body)
+
+    assert response["status"] == 409
+    assert json.loads(response["body"])["error"] == "not_connected"
+    assert set(thread_visits) <= {"sync_send", "_command_station", "log_response", "close"}, thread_visits
