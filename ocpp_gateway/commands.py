@@ -186,22 +186,6 @@ def station_command(*, station: StationAddress, action: str, payload: dict, time
     return async_to_sync(command_send)(station=station, action=action, payload=payload, timeout=timeout)
 
 
-async def limit_stop(*, station_pk: int, transaction_id: int) -> None:
-    """RemoteStopTransaction for a session that reached its limit (sent once, by
-    billing, after a MeterValues of the station: its connection is in this process)."""
-    link = runtime.connections.get(station_pk)
-    try:
-        if link is None:
-            raise CommandFailed(NOT_CONNECTED)
-        result = await _local_command(
-            link, "RemoteStopTransaction", {"transactionId": transaction_id}, gateway_settings.CALL_TIMEOUT
-        )
-        if result.get("status") != "ok":
-            raise CommandFailed(result.get("status", DISCONNECTED), result.get("error_code", ""))
-    except CommandFailed as exc:
-        logger.warning("Limit stop of transaction %s failed: %s", transaction_id, exc.reason)
-
-
 def station_disconnect(*, station: StationAddress) -> None:
     """Close every connection of the station, in whichever process (it was deleted)."""
     try:
