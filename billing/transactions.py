@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
+from channels.db import database_sync_to_async
 from django.db import connection
 from django.db import transaction as db_transaction
 from django.db.models import Q
@@ -33,7 +34,6 @@ from evpower.errors import Conflict
 from ocpp16.schemas import MAX_INTEGER
 from ocpp_gateway import commands
 from ocpp_gateway.conf import gateway_settings
-from ocpp_gateway.runtime import runtime
 from stations.charging_profiles import tx_profiles_drop
 from stations.id_tags import id_tag_info, id_tag_lookup
 from stations.reservations import reservation_use
@@ -448,11 +448,14 @@ async def limit_stop_send(
     logger.warning(
         "Limit stop of transaction %s failed: %s; sent again with its next sample", transaction_id, failure
     )
-    release = partial(_limit_stop_release, session_pk=session_pk, claimed_at=claimed_at, marked=marked)
-    await runtime.committer().run(release)
+    # A rare path, two small updates: through Django's sync thread (billing
+    # does not reach the station writer, ocpp_gateway.runtime).
+    release = database_sync_to_async(_limit_stop_release)
+    await release(session_pk=session_pk, claimed_at=claimed_at, marked=marked)
 
 
-def _limit_stop_release(batch, *, session_pk: int, claimed_at: datetime, marked: bool) -> None:
+@db_transaction.atomic
+def _limit_stop_release(*, session_pk: int, claimed_at: datetime, marked: bool) -> None:
     # Only this claim: not one made since, nor a session billed meanwhile.
     released = Session.objects.filter(
         pk=session_pk, limit_stop_sent_at=claimed_at, status__in=_LIVE_STATUSES
