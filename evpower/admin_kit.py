@@ -82,7 +82,7 @@ def local_time(value: datetime | None, zone: str | None) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S} {name}" + ("" if name == tz.key else f" ({tz.key})")
 
 
-# Command outcomes ---------------------------------------------------------------
+# Command outcomes (stations.operations tells them apart) ------------------------
 
 ACCEPTED, REJECTED, OFFLINE, TIMEOUT, STATION_ERROR = (
     "accepted",

@@ -8,17 +8,10 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 
+from evpower.admin_kit import ACCEPTED, OFFLINE, REJECTED, STATION_ERROR, TIMEOUT
 from evpower.errors import DomainError
 from ocpp_gateway import commands, presence
 from stations.models import Station
-
-ACCEPTED, REJECTED, OFFLINE, TIMEOUT, STATION_ERROR = (
-    "accepted",
-    "rejected",
-    "offline",
-    "timeout",
-    "station_error",
-)
 
 # Answers that mean the station does (or will do) what it was asked.
 _YES = {"Accepted", "Scheduled", "Unlocked", "RebootRequired"}
