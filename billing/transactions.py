@@ -384,7 +384,7 @@ def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
     # Not `status`: an API request may have moved the session meanwhile (stop
     # requested), and this write must not put it back.
     changed: dict[tuple[str, ...], list[tuple]] = {}
-    for tx_id, station_id, meter_start, started_at, wh, ts, zone, address, status, *fields in rows:
+    for tx_id, station_pk, meter_start, started_at, wh, ts, zone, station_id, status, *fields in rows:
         if ts is None:
             continue
         session = LiveSession(*fields)
@@ -406,7 +406,7 @@ def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
         if limit_reached(session) and session.limit_stop_sent_at is None and limit_stop_claim(session, ts):
             stop = partial(
                 limit_stop_send,
-                station=StationAddress(station_id, address),
+                station=commands.Address(station_pk, station_id),
                 transaction_id=tx_id,
                 session_pk=session.pk,
                 claimed_at=ts,
@@ -418,16 +418,13 @@ def _sessions_live_refresh(batch, tx_ids: list[int]) -> None:
         values_update(Session, list(names), values)
 
 
-@dataclass(frozen=True)
-class StationAddress:
-    """What `commands.command_send` needs to reach a station in any process."""
-
-    pk: int
-    station_id: str
-
-
 async def limit_stop_send(
-    *, station: StationAddress, transaction_id: int, session_pk: int, claimed_at: datetime, marked: bool
+    *,
+    station: commands.StationAddress,
+    transaction_id: int,
+    session_pk: int,
+    claimed_at: datetime,
+    marked: bool,
 ) -> None:
     """RemoteStopTransaction for a session that reached its limit, in whichever
     process holds the station now; if it does not go through, the claim is

@@ -17,6 +17,7 @@ failure is one `CommandFailed`. This module imports nothing of `billing` or
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from asgiref.sync import async_to_sync
@@ -42,6 +43,14 @@ STATION_ERROR = "station_error"  # the station answered CALLERROR
 
 
 class StationAddress(Protocol):
+    pk: int
+    station_id: str
+
+
+@dataclass(frozen=True)
+class Address:
+    """A StationAddress from its two parts, where no Station is at hand."""
+
     pk: int
     station_id: str
 
