@@ -84,7 +84,7 @@ def _parsed(parse, value):
 
 
 class CentralSystem(ChargePoint):
-    """One connected station. `connection` needs `recv()` and `send()`."""
+    """One connected station. `connection` needs `send()`; frames come in through `route_message`."""
 
     # Action -> {"_on_action": function, "_after_action": function}, built once
     # for the class (ChargePoint.__init__ builds one of bound methods per
@@ -108,17 +108,6 @@ class CentralSystem(ChargePoint):
         self.status_notifications = 0
 
     # Framing ---------------------------------------------------------------
-
-    async def start(self):
-        while True:
-            raw = await self._connection.recv()
-            try:
-                await self.route_message(raw)
-            except ConnectionClosed:
-                raise
-            except Exception:
-                # Whatever a station sends must not end its conversation.
-                logger.exception("%s: failed to handle frame", self.id)
 
     async def route_message(self, raw_msg):
         try:

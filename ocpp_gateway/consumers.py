@@ -256,9 +256,6 @@ class StationLink:
             raise ConnectionClosed()
         await self._send({"type": "websocket.send", "text": text})
 
-    async def recv(self) -> str:
-        raise ConnectionClosed()  # frames are handed to route_message by converse()
-
     # The socket's life -----------------------------------------------------------
 
     async def opened(self) -> None:
