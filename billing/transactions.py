@@ -68,16 +68,16 @@ def transaction_start(
     )
     found = list(on_connector.select_related("station").order_by("transaction_id"))
     info, owner_id = id_tag_lookup(id_tag=id_tag, now=now)
-    for tx in found:
-        if (tx.id_tag, tx.meter_start, tx.started_at) == (id_tag, meter_start, timestamp):
-            return StartResult(tx.transaction_id, info)
-
     if info["status"] == "Accepted":
         concurrent = Transaction.objects.filter(id_tag__iexact=id_tag, stopped_at__isnull=True).exclude(
             station_id=station_pk, connector_id=connector_id
         )
         if concurrent.exists():
             info = {**info, "status": "ConcurrentTx"}
+    # The retry's answer is the first one's (the same id, the same idTagInfo).
+    for tx in found:
+        if (tx.id_tag, tx.meter_start, tx.started_at) == (id_tag, meter_start, timestamp):
+            return StartResult(tx.transaction_id, info)
 
     # A station that lost its previous transaction on this connector (reboot,
     # power loss) starts a new one; the old one cannot still be running.

@@ -36,3 +36,13 @@ async def test_repeated_identical_start_returns_same_transaction(server, tags):
     assert again.transaction_id == first.transaction_id
     assert await Transaction.objects.filter(station__station_id="CP-RETRY").acount() == 1
     assert await Session.objects.filter(station__station_id="CP-RETRY").acount() == 1
+
+
+async def test_a_repeated_start_gets_the_first_answer_also_when_the_tag_is_busy(server, tags):
+    async with station_session(server, "CP-BUSY1") as a, station_session(server, "CP-BUSY2") as b:
+        await a.call(call.StartTransaction(connector_id=1, id_tag="OK", meter_start=0, timestamp=now_iso()))
+        request = call.StartTransaction(connector_id=1, id_tag="OK", meter_start=1000, timestamp=now_iso())
+        first = await b.call(request)
+        again = await b.call(request)
+    assert first.id_tag_info["status"] == "ConcurrentTx"
+    assert (again.transaction_id, again.id_tag_info) == (first.transaction_id, first.id_tag_info)
