@@ -295,10 +295,10 @@ class CentralSystem(ChargePoint):
     @on(Action.boot_notification)
     async def on_boot_notification(self, payload):
         now = utcnow()
-        status = await self._db(
-            lambda b: reports.station_boot(station_pk=self.station.pk, info=payload, now=now)
+        answer = await self._db(
+            lambda b: reports.station_boot(batch=b, station_pk=self.station.pk, info=payload, now=now)
         )
-        self.boot_status = status
+        self.boot_status = status = answer.status
         return {
             "status": status,
             "currentTime": format_time(now),

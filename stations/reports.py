@@ -4,6 +4,7 @@ thread, inside a group commit."""
 
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from stations.models import (
@@ -15,28 +16,90 @@ from stations.models import (
     StatusRecord,
 )
 
+# What BootNotification stores, as (Station field, payload key).
+_BOOT_FIELDS = (
+    ("vendor", "chargePointVendor"),
+    ("model", "chargePointModel"),
+    ("serial_number", "chargePointSerialNumber"),
+    ("charge_box_serial_number", "chargeBoxSerialNumber"),
+    ("firmware_version", "firmwareVersion"),
+    ("iccid", "iccid"),
+    ("imsi", "imsi"),
+    ("meter_type", "meterType"),
+    ("meter_serial_number", "meterSerialNumber"),
+)
+_BOOT_STATUS = {RegistrationStatus.ACCEPTED: "Accepted", RegistrationStatus.PENDING: "Pending"}
 
-def station_boot(*, station_pk: int, info: dict, now: datetime) -> str:
-    """Store boot info; return the BootNotification status for the registration state."""
-    fields = {
-        "vendor": info.get("chargePointVendor", ""),
-        "model": info.get("chargePointModel", ""),
-        "serial_number": info.get("chargePointSerialNumber", ""),
-        "charge_box_serial_number": info.get("chargeBoxSerialNumber", ""),
-        "firmware_version": info.get("firmwareVersion", ""),
-        "iccid": info.get("iccid", ""),
-        "imsi": info.get("imsi", ""),
-        "meter_type": info.get("meterType", ""),
-        "meter_serial_number": info.get("meterSerialNumber", ""),
-        "last_boot_at": now,
-        "last_seen": now,
-    }
-    Station.objects.filter(pk=station_pk).update(**fields)
-    status = Station.objects.values_list("registration_status", flat=True).get(pk=station_pk)
-    return {
-        RegistrationStatus.ACCEPTED: "Accepted",
-        RegistrationStatus.PENDING: "Pending",
-    }.get(status, "Rejected")
+
+class BootAnswer:
+    """A BootNotification's status, known once the commit's boots are written
+    (`StationBoots.flush`): read it after the unit's commit."""
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status = "Rejected"
+
+
+class StationBoots:
+    """Every BootNotification of one commit, written with one statement.
+
+    A reconnect storm is thousands of boots in a few seconds; one UPDATE and
+    one SELECT each kept the single writer thread waiting on two round trips
+    per station (the storm's limit, by profile)."""
+
+    def __init__(self) -> None:
+        # Station pk -> (its latest boot info, when, the answers waiting for it).
+        self.latest: dict[int, tuple[dict, datetime, list[BootAnswer]]] = {}
+
+    def add(self, station_pk: int, info: dict, now: datetime) -> BootAnswer:
+        answer = BootAnswer()
+        _, _, answers = self.latest.get(station_pk, (None, None, []))
+        answers.append(answer)
+        self.latest[station_pk] = (info, now, answers)
+        return answer
+
+    def flush(self, batch) -> None:
+        statuses = self._write_at_once() if connection.vendor == "postgresql" else self._write_each()
+        for station_pk, (_, _, answers) in self.latest.items():
+            status = _BOOT_STATUS.get(statuses.get(station_pk), "Rejected")
+            for answer in answers:
+                answer.status = status
+
+    def _write_at_once(self) -> dict[int, str]:
+        columns = [[] for _ in range(len(_BOOT_FIELDS) + 2)]
+        for station_pk, (info, now, _) in self.latest.items():
+            columns[0].append(station_pk)
+            for i, (_, key) in enumerate(_BOOT_FIELDS, start=1):
+                columns[i].append(info.get(key, ""))
+            columns[-1].append(now)
+        with connection.cursor() as cursor:
+            cursor.execute(_BOOTS_WRITE, columns)
+            return dict(cursor.fetchall())
+
+    def _write_each(self) -> dict[int, str]:
+        """_write_at_once on databases without arrays."""
+        for station_pk, (info, now, _) in self.latest.items():
+            fields = {field: info.get(key, "") for field, key in _BOOT_FIELDS}
+            Station.objects.filter(pk=station_pk).update(**fields, last_boot_at=now, last_seen=now)
+        return dict(Station.objects.filter(pk__in=list(self.latest)).values_list("pk", "registration_status"))
+
+
+# Arrays keep the statement's text the same whatever the number of boots.
+_BOOTS_WRITE = f"""
+UPDATE {Station._meta.db_table} AS s SET {", ".join(f"{field} = v.{field}" for field, _ in _BOOT_FIELDS)},
+  last_boot_at = v.at, last_seen = v.at
+FROM unnest(%s::bigint[], {", ".join("%s::text[]" for _ in _BOOT_FIELDS)}, %s::timestamptz[])
+  AS v(id, {", ".join(field for field, _ in _BOOT_FIELDS)}, at)
+WHERE s.id = v.id
+RETURNING s.id, s.registration_status
+"""
+
+
+def station_boot(*, batch, station_pk: int, info: dict, now: datetime) -> BootAnswer:
+    """Store boot info (with the commit's other boots); the answer's status,
+    for the station's registration state, is set once the commit wrote them."""
+    return batch.state(StationBoots).add(station_pk, info, now)
 
 
 # The columns of StatusRecord's rows, as connector_status_record gives them.

@@ -545,9 +545,14 @@ def test_a_started_session_is_not_failed_as_stale(station, tag):
 
 def test_station_reboot_keeps_waiting_sessions(station, tag):
     session = waiting_session(station, tag)
+    batch = Batch()
     station_boot(
-        station_pk=station.pk, info={"chargePointVendor": "V", "chargePointModel": "M"}, now=minutes(1)
+        batch=batch,
+        station_pk=station.pk,
+        info={"chargePointVendor": "V", "chargePointModel": "M"},
+        now=minutes(1),
     )
+    batch.flush()
     session.refresh_from_db()
     assert session.status == SessionStatus.STARTING
     start(station, at=minutes(2))
