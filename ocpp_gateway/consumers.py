@@ -410,7 +410,11 @@ class StationLink:
         try:
             await committer().run(
                 lambda b: command_result_apply(
-                    station_pk=self.station.pk, action=action, request=payload, response=reply.payload
+                    batch=b,
+                    station_pk=self.station.pk,
+                    action=action,
+                    request=payload,
+                    response=reply.payload,
                 )
             )
         except Exception:

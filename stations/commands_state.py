@@ -2,20 +2,31 @@
 
 The gateway calls `command_result_apply` after every CALLRESULT to a command,
 in the process holding the station's socket, on its writer thread inside a
-transaction, before the caller gets the answer. Commands sent through
+group commit, before the caller gets the answer. Commands sent through
 `send_command` arrive here too, with whatever payload the operator sent, so
 stored state follows what the station really accepted.
 """
+
+from collections.abc import Callable
 
 from evpower.clock import utcnow
 from stations import charging_profiles, local_lists, reservations
 from stations.models import AvailabilityRequest, Station
 
 
-def command_result_apply(*, station_pk: int, action: str, request: dict, response: dict) -> None:
-    """Apply an answered command to what we know of the station."""
+def command_result_apply(*, batch, station_pk: int, action: str, request: dict, response: dict) -> None:
+    """Apply an answered command to what we know of the station (configuration
+    changes with the commit's others, see `Configurations`)."""
+    if not (isinstance(request, dict) and isinstance(response, dict)):
+        return
+    configuration_change = _CONFIGURATION_CHANGES.get(action)
+    if configuration_change is not None:
+        change = configuration_change(request=request, response=response)
+        if change is not None:
+            batch.state(Configurations).changes.append((station_pk, change))
+        return
     handler = _HANDLERS.get(action)
-    if handler is not None and isinstance(request, dict) and isinstance(response, dict):
+    if handler is not None:
         handler(station_pk=station_pk, request=request, response=response)
 
 
@@ -25,55 +36,85 @@ def _status(response: dict) -> str:
 
 # Configuration -----------------------------------------------------------------
 
+# What an answer does to a station's known configuration: new from old.
+ConfigurationChange = Callable[[dict], dict]
 
-def _get_configuration(*, station_pk: int, request: dict, response: dict) -> None:
+
+class Configurations:
+    """The configuration answers of one commit, applied with one read.
+
+    Every station is asked for its configuration after each boot: a fleet
+    rebooting (a server restart) answers thousands at once, mostly what we
+    know already, and one locked read each kept the single writer thread
+    waiting on a round trip per station."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[int, ConfigurationChange]] = []
+
+    def flush(self, batch) -> None:
+        # Locked (in pk order, as every writer locks stations) so that an
+        # operator's edit cannot slip between our read and write.
+        stations = {
+            station.pk: station
+            for station in Station.objects.select_for_update()
+            .filter(pk__in={pk for pk, _ in self.changes})
+            .order_by("pk")
+        }
+        known = {pk: station.configuration or {} for pk, station in stations.items()}
+        for station_pk, change in self.changes:
+            if station_pk in known:  # else deleted meanwhile
+                known[station_pk] = change(known[station_pk])
+        for station_pk, configuration in known.items():
+            station = stations[station_pk]
+            if configuration != (station.configuration or {}):
+                # Saved (not updated) so the audit trail records the change.
+                station.configuration = configuration
+                station.save(update_fields=["configuration"])
+
+
+def _get_configuration(*, request: dict, response: dict) -> ConfigurationChange:
     """Asked without keys the answer is the whole configuration: it replaces
     ours. Asked for keys, those are updated and the unknown ones dropped."""
-    station = Station.objects.select_for_update().filter(pk=station_pk).first()
-    if station is None:
-        return
-    known = {
+    answered = {
         item["key"]: {"value": item.get("value"), "readonly": bool(item.get("readonly", False))}
         for item in response.get("configurationKey") or []
     }
     if not request.get("key"):
-        configuration = known
-    else:
-        configuration = dict(station.configuration or {})
-        configuration.update(known)
-        for key in response.get("unknownKey") or []:
+        return lambda known: answered
+    unknown = response.get("unknownKey") or []
+
+    def change(known: dict) -> dict:
+        configuration = {**known, **answered}
+        for key in unknown:
             configuration.pop(key, None)
-    if configuration == station.configuration:
-        # Asked after every boot: a fleet rebooting (a server restart) mostly
-        # answers what we know, which needs no write and no history record.
-        return
-    station.configuration = configuration
-    station.save(update_fields=["configuration"])
+        return configuration
+
+    return change
 
 
-def _change_configuration(*, station_pk: int, request: dict, response: dict) -> None:
+def _change_configuration(*, request: dict, response: dict) -> ConfigurationChange | None:
     status = _status(response)
     if status not in ("Accepted", "RebootRequired", "NotSupported"):
-        return  # Rejected: nothing changed
-    station = Station.objects.select_for_update().filter(pk=station_pk).first()
-    if station is None:
-        return
-    configuration = dict(station.configuration or {})
+        return None  # Rejected: nothing changed
     key = request["key"]
     if status == "NotSupported":
-        configuration.pop(key, None)
-    else:
-        entry = {
-            "value": request["value"],
-            "readonly": bool(configuration.get(key, {}).get("readonly", False)),
-        }
+        return lambda known: {k: v for k, v in known.items() if k != key}
+
+    def change(known: dict) -> dict:
+        entry = {"value": request["value"], "readonly": bool(known.get(key, {}).get("readonly", False))}
         if status == "RebootRequired":
             # The new value applies after the next reboot; a later
             # GetConfiguration replaces the entry and with it this flag.
             entry["reboot_required"] = True
-        configuration[key] = entry
-    station.configuration = configuration
-    station.save(update_fields=["configuration"])
+        return {**known, key: entry}
+
+    return change
+
+
+_CONFIGURATION_CHANGES = {
+    "GetConfiguration": _get_configuration,
+    "ChangeConfiguration": _change_configuration,
+}
 
 
 # Availability ------------------------------------------------------------------
@@ -144,8 +185,6 @@ def _get_local_list_version(*, station_pk: int, request: dict, response: dict) -
 
 
 _HANDLERS: dict = {
-    "GetConfiguration": _get_configuration,
-    "ChangeConfiguration": _change_configuration,
     "ChangeAvailability": _change_availability,
     "ReserveNow": _reserve_now,
     "CancelReservation": _cancel_reservation,

@@ -3,6 +3,7 @@
 import pytest
 
 from ocpp_gateway import commands
+from ocpp_gateway.writer import Batch
 from stations.commands_state import command_result_apply
 
 
@@ -28,7 +29,11 @@ class FakeStation:
         if action in self.errors:
             raise self.errors[action]
         response = self.answers.get(action, {"status": "Accepted"})
-        command_result_apply(station_pk=station.pk, action=action, request=payload, response=response)
+        batch = Batch()
+        command_result_apply(
+            batch=batch, station_pk=station.pk, action=action, request=payload, response=response
+        )
+        batch.flush()
         return response
 
 

@@ -3,6 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
+from ocpp_gateway.writer import Batch
 from stations.commands_state import command_result_apply
 from stations.models import ChargingProfile, InstalledChargingProfile
 from tests.factories import StationFactory
@@ -241,6 +242,7 @@ class TestInstall:
         station = StationFactory(station_id="CP:01#A+B.2")
         for i in range(4):
             command_result_apply(
+                batch=Batch(),  # (set profiles are recorded at once, not at the commit's flush)
                 station_pk=station.pk,
                 action="SetChargingProfile",
                 request={

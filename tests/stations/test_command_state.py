@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.transactions import transaction_start
+from ocpp_gateway.writer import Batch
 from stations.commands_state import command_result_apply, station_availability_get
 from stations.local_lists import local_list_default_update_type
 from stations.models import AvailabilityRequest, InstalledChargingProfile, LocalAuthList, Reservation, Station
@@ -16,8 +17,17 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
+def applied(station_pk, action, request, response):
+    """As the gateway applies an answer: in a commit of the writer's."""
+    batch = Batch()
+    command_result_apply(
+        batch=batch, station_pk=station_pk, action=action, request=request, response=response
+    )
+    batch.flush()
+
+
 def apply(station, action, request, response):
-    command_result_apply(station_pk=station.pk, action=action, request=request, response=response)
+    applied(station.pk, action, request, response)
     station.refresh_from_db()
 
 
@@ -52,9 +62,49 @@ def test_the_same_configuration_again_writes_no_history(django_assert_num_querie
     history = station.history.count()
 
     with django_assert_num_queries(1):  # the station read; no update, no history row
-        command_result_apply(station_pk=station.pk, action="GetConfiguration", request={}, response=answer)
+        applied(station.pk, "GetConfiguration", {}, answer)
 
     assert station.history.count() == history
+
+
+def test_configuration_answers_of_one_commit_are_read_together(django_assert_num_queries):
+    stations = [
+        StationFactory(configuration={"HeartbeatInterval": {"value": "300", "readonly": False}})
+        for _ in range(5)
+    ]
+    answer = {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}
+    changed = {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "60"}]}
+    batch = Batch()
+    for station in stations:
+        command_result_apply(
+            batch=batch,
+            station_pk=station.pk,
+            action="GetConfiguration",
+            request={},
+            response=changed if station is stations[0] else answer,
+        )
+    history = stations[0].history.count()
+    with django_assert_num_queries(3):  # one locked read of all, the one change saved with its history row
+        batch.flush()
+    stations[0].refresh_from_db()
+    assert stations[0].configuration == {"HeartbeatInterval": {"value": "60", "readonly": False}}
+    assert stations[0].history.count() == history + 1
+
+
+def test_answers_for_one_station_in_one_commit_apply_in_order():
+    station = StationFactory(configuration={"A": {"value": "1", "readonly": False}})
+    batch = Batch()
+    for request, response in [
+        ({}, {"configurationKey": [{"key": "B", "value": "2"}]}),
+        ({"key": "B", "value": "3"}, {"status": "Accepted"}),
+    ]:
+        action = "GetConfiguration" if "value" not in request else "ChangeConfiguration"
+        command_result_apply(
+            batch=batch, station_pk=station.pk, action=action, request=request, response=response
+        )
+    batch.flush()
+    station.refresh_from_db()
+    assert station.configuration == {"B": {"value": "3", "readonly": False}}
 
 
 def test_get_configuration_for_keys_updates_those_and_drops_unknown_ones():
