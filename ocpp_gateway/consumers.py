@@ -44,10 +44,6 @@ SUBPROTOCOL = "ocpp1.6"
 # writer thread.
 _auth_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-auth")
 MAX_QUEUED_FRAMES = 100
-# Redis operations a connection makes as it comes and goes (presence) run at
-# most this many at once per process: in a reconnect storm of thousands they
-# wait for a pooled connection in turn instead of all at once.
-REDIS_CONCURRENCY = 32
 
 
 def basic_credentials(scope) -> tuple[str, str] | None:
@@ -69,8 +65,7 @@ def basic_credentials(scope) -> tuple[str, str] | None:
 async def _best_effort(awaitable, what: str):
     """Await a presence step; its result, or None (logged) if it failed."""
     try:
-        async with runtime.redis_slot(REDIS_CONCURRENCY):
-            return await asyncio.wait_for(awaitable, timeout=5)
+        return await asyncio.wait_for(awaitable, timeout=5)
     except Exception:
         metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (Redis down?)", what, exc_info=True)

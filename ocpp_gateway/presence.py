@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import redis
 import redis.asyncio as aredis
@@ -87,6 +88,49 @@ return false
 _PROCESS_KEY_PREFIX = PROCESS_KEY.format("")
 
 
+# How many scripts one pipeline carries at most (a storm's worth is split).
+PIPELINE_SIZE = 1000
+
+
+async def _script(name: str, source: str, keys: list, args: list):
+    """Run a Lua script with the other calls of the same script that arrive
+    meanwhile, in one pipeline: one round trip for all.
+
+    In a reconnect storm thousands of stations register at once; one round
+    trip each (on an event loop that is itself busy) queued connections for
+    up to 16 s behind each other (5,000 stations on one process)."""
+    loop = asyncio.get_running_loop()
+    calls = runtime.redis_calls.get((loop, source))
+    if calls is None:
+        calls = runtime.redis_calls[(loop, source)] = []
+    future = loop.create_future()
+    calls.append((keys, args, future))
+    runtime.keep_running(f"presence-{name}", partial(_scripts_run, loop, source))
+    return await future
+
+
+async def _scripts_run(loop: asyncio.AbstractEventLoop, source: str) -> None:
+    client = _redis_async()
+    script = client.register_script(source)
+    while calls := runtime.redis_calls.pop((loop, source), None):
+        for start in range(0, len(calls), PIPELINE_SIZE):
+            chunk = calls[start : start + PIPELINE_SIZE]
+            pipe = client.pipeline(transaction=False)
+            for keys, args, _ in chunk:
+                await script(keys=keys, args=args, client=pipe)
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                results = [exc] * len(chunk)
+            for (_, _, future), result in zip(chunk, results, strict=True):
+                if future.done():
+                    continue  # its caller gave up (cancelled)
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
 async def register(station_id: str, conn: int) -> dict | None:
     """Record that this process holds the station (its connection number `conn`).
 
@@ -99,16 +143,17 @@ async def register(station_id: str, conn: int) -> dict | None:
     if not settings.REDIS_URL:
         return None
     try:
-        old = await _redis_async().eval(
+        old = await _script(
+            "register",
             _REGISTER,
-            2,
-            HASH_KEY,
-            PROCESS_KEY.format(PROCESS_ID),
-            station_id,
-            _entry_json(entry),
-            gateway_settings.PRESENCE_PROCESS_TTL,
-            PROCESS_ID,
-            _PROCESS_KEY_PREFIX,
+            [HASH_KEY, PROCESS_KEY.format(PROCESS_ID)],
+            [
+                station_id,
+                _entry_json(entry),
+                gateway_settings.PRESENCE_PROCESS_TTL,
+                PROCESS_ID,
+                _PROCESS_KEY_PREFIX,
+            ],
         )
     except Exception:
         _local.republish = True
@@ -123,7 +168,7 @@ async def unregister(station_id: str, conn: int) -> None:
     del _local.entries[station_id]
     _local.dirty.discard(station_id)
     if settings.REDIS_URL:
-        await _redis_async().eval(_UNREGISTER, 1, HASH_KEY, station_id, PROCESS_ID, str(conn))
+        await _script("unregister", _UNREGISTER, [HASH_KEY], [station_id, PROCESS_ID, str(conn)])
 
 
 async def holder(station_id: str) -> str | None:

@@ -64,7 +64,8 @@ class GatewayRuntime:
         self.redis_async: dict[asyncio.AbstractEventLoop, object] = {}
         self._writers: dict[asyncio.AbstractEventLoop, GroupCommitter] = {}
         self._tasks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task] = {}
-        self._redis_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        # Presence scripts waiting for the next pipeline: (loop, script) -> calls.
+        self.redis_calls: dict[tuple[asyncio.AbstractEventLoop, str], list] = {}
 
     def redis(self) -> aredis.Redis:
         """This loop's async Redis client (presence, the dashboard's watch key).
@@ -90,15 +91,6 @@ class GatewayRuntime:
             writer = self._writers[loop] = GroupCommitter()
         return writer
 
-    def redis_slot(self, size: int) -> asyncio.Semaphore:
-        """This loop's limit on concurrent connection-time Redis operations."""
-        loop = asyncio.get_running_loop()
-        slots = self._redis_slots.get(loop)
-        if slots is None:
-            self._forget_closed_loops()
-            slots = self._redis_slots[loop] = asyncio.Semaphore(size)
-        return slots
-
     def keep_running(self, name: str, start: Callable[[], Coroutine]) -> None:
         """Run the background task `name` on this loop unless it already runs;
         the reference is kept here (the loop holds tasks only weakly)."""
@@ -117,8 +109,8 @@ class GatewayRuntime:
             del self._tasks[key]
         for loop in [lp for lp in self.redis_async if lp.is_closed()]:
             del self.redis_async[loop]
-        for loop in [lp for lp in self._redis_slots if lp.is_closed()]:
-            del self._redis_slots[loop]
+        for key in [k for k in self.redis_calls if k[0].is_closed()]:
+            del self.redis_calls[key]
         for loop in [lp for lp in self.lookups if lp.is_closed()]:
             del self.lookups[loop]
 

@@ -21,16 +21,23 @@ async def test_a_station_whose_registration_failed_is_registered_again(
     raw_station, close_writer, monkeypatch
 ):
     client = runtime.redis()
-    real_eval = client.eval
+    real_pipeline = client.pipeline
     failures = []
 
-    async def eval_failing_once(script, *args):
-        if script == presence._REGISTER and not failures:
-            failures.append(args)
-            raise ConnectionError("too many Redis connections")
-        return await real_eval(script, *args)
+    def pipeline_failing_once(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
 
-    monkeypatch.setattr(client, "eval", eval_failing_once)
+        async def execute(*args, **kwargs):
+            if not failures and any(script.script == presence._REGISTER for script in pipe.scripts):
+                failures.append(pipe)
+                raise ConnectionError("too many Redis connections")
+            return await real_execute(*args, **kwargs)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(client, "pipeline", pipeline_failing_once)
     station = await raw_station("CP-STORM")
 
     async def registered():
@@ -41,6 +48,28 @@ async def test_a_station_whose_registration_failed_is_registered_again(
     await eventually(registered, timeout=10)
     reply = await station.call("Heartbeat", {})
     assert reply[0] == 3
+
+
+@needs_redis
+async def test_stations_registering_together_share_round_trips(monkeypatch):
+    client = runtime.redis()
+    real_pipeline, pipelines = client.pipeline, []
+
+    def counted(*args, **kwargs):
+        pipelines.append(real_pipeline(*args, **kwargs))
+        return pipelines[-1]
+
+    monkeypatch.setattr(client, "pipeline", counted)
+    many = 300
+    try:
+        results = await asyncio.gather(*(presence.register(f"CP-TOGETHER-{n}", n) for n in range(many)))
+        assert results == [None] * many
+        assert 1 <= len(pipelines) <= 3, f"{len(pipelines)} round trips for {many} stations"
+        holders = await asyncio.gather(*(presence.holder(f"CP-TOGETHER-{n}") for n in range(many)))
+        assert set(holders) == {presence.PROCESS_ID}
+    finally:
+        await asyncio.gather(*(presence.unregister(f"CP-TOGETHER-{n}", n) for n in range(many)))
+    assert not any(await asyncio.gather(*(presence.is_connected(f"CP-TOGETHER-{n}") for n in range(many))))
 
 
 @needs_redis
