@@ -82,9 +82,10 @@ def _last_seen_store(seen: dict) -> None:
 
 
 def _presence_settle(conflicts: presence.Conflicts) -> None:
-    """After a presence flush (Redis back after an outage): close this
-    process's connections that a newer one in another process superseded, and
-    tell the processes whose older connections ours superseded."""
+    """After a presence flush found a station held elsewhere (Redis back after
+    an outage, or a reconnect racing the flush): close this process's
+    connections that a newer one in another process superseded, and tell the
+    processes whose older connections ours superseded."""
     links = {link.station.station_id: link for link in runtime.connections.values()}
     for station_id, conn in conflicts.stale:
         link = links.get(station_id)
