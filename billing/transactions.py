@@ -499,23 +499,29 @@ def transaction_stop(
             received_at=now,
         )
         return info
-    rows = []
+    # Samples of this commit are written after the units, so after this bill:
+    # MeterValues of earlier frames in the same commit, then transactionData.
+    rows = [
+        row
+        for row in batch.pending_values(MeterValue, METER_COLUMNS)
+        if row[0] == tx.pk and row[2] == station_pk  # transaction, station (see METER_COLUMNS)
+    ]
     if transaction_data:
-        rows, _ = meter_rows(
+        data_rows, _ = meter_rows(
             station_pk=station_pk,
             connector_id=tx.connector_id,
             transaction_id=tx.pk,
             meter_values=transaction_data,
         )
-        for row in rows:
+        for row in data_rows:
             batch.insert_values(MeterValue, METER_COLUMNS, row)
+        rows += data_rows
     tx.meter_stop = meter_stop
     tx.stopped_at = timestamp
     tx.stop_reason = reason or "Local"
     tx.stop_id_tag = id_tag or ""
     tx.transaction_data = payload.get("transactionData")
     tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "transaction_data"])
-    # The transactionData samples are stored with the commit, after this bill.
     unstored = [
         (row[4], row[6], row[10])  # timestamp, value, location (see METER_COLUMNS)
         for row in rows

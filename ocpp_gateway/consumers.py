@@ -76,9 +76,28 @@ def _last_seen_store(seen: dict) -> None:
     committer().submit(lambda batch: stations_last_seen_update(seen=seen))
 
 
+def _presence_settle(conflicts: presence.Conflicts) -> None:
+    """After a presence flush found a station held elsewhere (Redis back after
+    an outage, or a reconnect racing the flush): close this process's
+    connections that a newer one in another process superseded, and tell the
+    processes whose older connections ours superseded."""
+    links = {link.station.station_id: link for link in runtime.connections.values()}
+    for station_id, conn in conflicts.stale:
+        link = links.get(station_id)
+        if link is not None and link.conn == conn:
+            link.replaced()
+    for entry in conflicts.replaced:
+        link = links.get(entry["station_id"])
+        if link is not None:
+            commands.replaced_notify(entry["process"], link.station.pk, entry.get("conn", 0))
+
+
 def _background_tasks_ensure() -> None:
     """What a process with stations runs beside them (started with the first)."""
-    runtime.keep_running("presence-flush", lambda: presence.flush_forever(store_last_seen=_last_seen_store))
+    runtime.keep_running(
+        "presence-flush",
+        lambda: presence.flush_forever(store_last_seen=_last_seen_store, settle=_presence_settle),
+    )
     runtime.keep_running("housekeeping", housekeeping.forever)
     runtime.keep_running("dashboard-watch", live_feed.poll_forever)
     commands.process_queue_ensure()

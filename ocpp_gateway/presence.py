@@ -5,6 +5,12 @@ its stations into one Redis hash and keeps a liveness key with a short TTL;
 entries of a process whose key expired (the process died) are ignored and
 pruned, so a dead process's stations drop out within PRESENCE_PROCESS_TTL.
 last_seen is updated in memory per frame and flushed every few seconds.
+
+Connecting writes the entry unconditionally (the newest connection of a
+station wins, and the older one is told to close); a flush only writes an
+entry that is still this process's to write (see _PUBLISH), so a process that
+kept an old connection through a Redis outage does not publish it over the
+station's newer connection in another process.
 """
 
 import asyncio
@@ -16,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import NamedTuple
 
 import redis
 import redis.asyncio as aredis
@@ -85,7 +92,62 @@ local process = cjson.decode(current)['process']
 if redis.call('EXISTS', ARGV[2] .. tostring(process)) == 1 then return process end
 return false
 """
+# A flush's write of this process's entries (ARGV: this process, the process
+# key prefix, then per station its id, entry JSON and connect time): each is
+# written only if the hash has none for the station, or has this process's
+# (an older connection here is replaced here, never elsewhere), or has
+# another process's connection that is older than ours by connect time (ties
+# broken by process id, so two processes never both win). The newest
+# connection is the one the station uses: OCPP has a station keep one
+# socket, and one that connects again has given up the old one. A newer
+# entry wins even if its process is dead: readers ignore it anyway, and our
+# connection, older than the station's latest, is the stale one (the station
+# reconnects and registers afresh). Connect times come from the processes'
+# clocks: hosts are assumed NTP-synced; a skew only matters for two
+# connections of one station made within it.
+# Returns {stations refused (a newer connection holds them: ours is stale),
+# the entries of live processes overwritten (their connection is stale)}.
+_PUBLISH = """
+local stale, replaced = {}, {}
+for i = 3, #ARGV, 3 do
+  local station, since = ARGV[i], tonumber(ARGV[i + 2])
+  local old = redis.call('HGET', KEYS[1], station)
+  local write = true
+  if old then
+    local held = cjson.decode(old)
+    local process = tostring(held['process'])
+    if process ~= ARGV[1] then
+      local held_since = tonumber(held['since']) or 0
+      if held_since < since or (held_since == since and process < ARGV[1]) then
+        if redis.call('EXISTS', ARGV[2] .. process) == 1 then
+          table.insert(replaced, old)
+        end
+      else
+        write = false
+        table.insert(stale, station)
+      end
+    end
+  end
+  if write then
+    redis.call('HSET', KEYS[1], station, ARGV[i + 1])
+  end
+end
+return {stale, replaced}
+"""
 _PROCESS_KEY_PREFIX = PROCESS_KEY.format("")
+# Stations per _PUBLISH call: a script blocks Redis while it runs.
+PUBLISH_CHUNK = 500
+
+
+class Conflicts(NamedTuple):
+    """What a flush found another process holds: `stale`, this process's
+    connections (station id, connection number) that a newer one elsewhere
+    superseded, to be closed; `replaced`, the entries of other live processes
+    whose older connections this process's newer ones overwrote, whose
+    processes are to be told to close them."""
+
+    stale: list[tuple[str, int]]
+    replaced: list[dict]
 
 
 # How many scripts one pipeline carries at most (a storm's worth is split).
@@ -140,6 +202,7 @@ async def register(station_id: str, conn: int) -> dict | None:
     now = time.time()
     entry = {"station_id": station_id, "conn": conn, "since": now, "last_seen": now}
     _local.entries[station_id] = entry
+    _local.gone.pop(station_id, None)  # this entry replaces the old one's anyway
     if not settings.REDIS_URL:
         return None
     try:
@@ -155,20 +218,30 @@ async def register(station_id: str, conn: int) -> dict | None:
                 _PROCESS_KEY_PREFIX,
             ],
         )
-    except Exception:
+    except BaseException:
+        # Also when cancelled (a caller's timeout): the write may not have happened.
         _local.republish = True
         raise
     return json.loads(old) if old else None
 
 
 async def unregister(station_id: str, conn: int) -> None:
+    """Forget the connection `conn` of the station. Raises if Redis fails; its
+    entry is then removed by the next flush that reaches Redis (else the
+    station would stay listed, and commands routed here, until this process
+    dies)."""
     entry = _local.entries.get(station_id)
     if entry is None or entry["conn"] != conn:
         return  # replaced by a newer connection in this process
     del _local.entries[station_id]
     _local.dirty.discard(station_id)
     if settings.REDIS_URL:
-        await _script("unregister", _UNREGISTER, [HASH_KEY], [station_id, PROCESS_ID, str(conn)])
+        try:
+            await _script("unregister", _UNREGISTER, [HASH_KEY], [station_id, PROCESS_ID, str(conn)])
+        except BaseException:
+            # Also when cancelled (a caller's timeout): removing twice is harmless.
+            _local.gone[station_id] = conn
+            raise
 
 
 async def holder(station_id: str) -> str | None:
@@ -203,31 +276,57 @@ def touch(station_id: str) -> None:
         _local.dirty.add(station_id)
 
 
-async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> None:
-    """Publish last_seen of stations heard from since the last flush, and hand
-    them to `store_last_seen` (the database write)."""
+async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> Conflicts:
+    """Publish last_seen of stations heard from since the last flush (all of
+    this process's stations after a Redis failure), remove the entries of
+    connections that ended while Redis was unreachable, and hand last_seen to
+    `store_last_seen` (the database write). Returns what was found held by
+    another process (nothing without Redis, or if Redis failed)."""
     dirty, _local.dirty = _local.dirty, set()
     entries = [_local.entries[s] for s in dirty if s in _local.entries]
+    conflicts = Conflicts([], [])
     if settings.REDIS_URL:
         republish, _local.republish = _local.republish, False
         published = list(_local.entries.values()) if republish else entries
+        gone, _local.gone = _local.gone, {}
         client = _redis_async()
         pipe = client.pipeline(transaction=False)
         pipe.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL)
-        if published:
-            pipe.hset(HASH_KEY, mapping={e["station_id"]: _entry_json(e) for e in published})
+        for station_id, conn in gone.items():
+            pipe.eval(_UNREGISTER, 1, HASH_KEY, station_id, PROCESS_ID, str(conn))
+        for start in range(0, len(published), PUBLISH_CHUNK):
+            args = []
+            for e in published[start : start + PUBLISH_CHUNK]:
+                args += [e["station_id"], _entry_json(e), repr(e["since"])]
+            pipe.eval(_PUBLISH, 1, HASH_KEY, PROCESS_ID, _PROCESS_KEY_PREFIX, *args)
         try:
-            await pipe.execute()
+            results = await pipe.execute()
         except Exception:
             if not _local.republish:
                 logger.warning("Presence flush to Redis failed", exc_info=True)
             _local.republish = True  # Redis may come back empty
+            for station_id, conn in gone.items():
+                if station_id not in _local.entries:  # not connected here again meanwhile
+                    _local.gone.setdefault(station_id, conn)
+        else:
+            conns = {e["station_id"]: e["conn"] for e in published}
+            for stale, replaced in results[1 + len(gone) :]:
+                for station in stale:
+                    conflicts.stale.append((station.decode(), conns[station.decode()]))
+                conflicts.replaced.extend(json.loads(r) for r in replaced)
     if entries:
         seen = {e["station_id"]: datetime.fromtimestamp(e["last_seen"], UTC) for e in entries}
         store_last_seen(seen)
+    return conflicts
 
 
-async def flush_forever(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> None:
+async def flush_forever(
+    *,
+    store_last_seen: Callable[[dict[str, datetime]], None],
+    settle: Callable[[Conflicts], None],
+) -> None:
+    """Flush every PRESENCE_FLUSH_SECONDS (every second while Redis fails),
+    and hand each flush's conflicts to `settle` (closing stale connections)."""
     waited = 0.0
     while True:
         await asyncio.sleep(1)
@@ -236,7 +335,9 @@ async def flush_forever(*, store_last_seen: Callable[[dict[str, datetime]], None
             continue
         waited = 0.0
         try:
-            await flush(store_last_seen=store_last_seen)
+            conflicts = await flush(store_last_seen=store_last_seen)
+            if conflicts.stale or conflicts.replaced:
+                settle(conflicts)
         except Exception:
             logger.warning("Presence flush failed", exc_info=True)
 

@@ -25,13 +25,16 @@ REDIS_CONNECTIONS = 50
 
 class LocalPresence:
     """This process's connected stations: station id -> entry, the ids
-    heard from since the last flush, and whether all of them are to be
-    published again (Redis failed or came back empty)."""
+    heard from since the last flush, whether all of them are to be
+    published again (Redis failed or came back empty), and the connections
+    that ended while Redis was unreachable (station id -> connection number),
+    whose entries the next flush removes."""
 
     def __init__(self) -> None:
         self.entries: dict[str, dict] = {}
         self.dirty: set[str] = set()
         self.republish = False
+        self.gone: dict[str, int] = {}
 
 
 class DashboardWatch:

@@ -68,6 +68,12 @@ class Batch:
             rows = self._values[(model, columns)] = []
         rows.append(values)
 
+    def pending_values(self, model: type, columns: tuple[str, ...]) -> list[tuple]:
+        """The `model` rows of `columns` inserted so far in this commit, still
+        unwritten (they are written when the units are done): for a unit
+        that must read them first (the final bill, the same commit's samples)."""
+        return self._values.get((model, columns), [])
+
     def state(self, kind: type[S]) -> S:
         """This commit's `kind()` instance, created on first use; its `flush`
         runs once when the units are done."""

@@ -489,6 +489,61 @@ def test_transaction_data_samples_count_in_the_final_bill(station, tag):
     assert MeterValue.objects.filter(transaction_id=tx_id).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_meter_values_committed_with_the_stop_count_in_the_final_bill(station, tag):
+    # Free until 10:30, 1.00/kWh from 10:30 to 11:00; the 10:30 sample comes in a
+    # MeterValues frame whose commit is the StopTransaction's.
+    period = {
+        "days": [3],
+        "start": "10:30",
+        "end": "11:00",
+        "price_per_kwh": "1.00",
+        "price_per_minute": "0",
+        "idle_fee_per_minute": "0",
+    }
+    make_tariff(price_per_kwh="0", periods=[period])
+    tx_id = start(station, meter_start=0).transaction_id
+
+    def sample(batch):
+        transactions.meter_values_record(
+            batch=batch,
+            station_pk=station.pk,
+            connector_id=1,
+            transaction_id=tx_id,
+            meter_values=[{"timestamp": minutes(30), "sampledValue": [{"value": "4000"}]}],
+        )
+        return batch
+
+    def stop_frame(batch):
+        transactions.transaction_stop(
+            batch=batch,
+            station_pk=station.pk,
+            transaction_id=tx_id,
+            id_tag=None,
+            meter_stop=5000,
+            timestamp=minutes(60),
+            reason="Remote",
+            transaction_data=None,
+            payload={},
+            now=minutes(60),
+        )
+        return batch
+
+    async def run():
+        writer = GroupCommitter()
+        try:
+            return await asyncio.gather(writer.run(sample), writer.run(stop_frame))
+        finally:
+            await writer.close()
+
+    sampled_in, stopped_in = async_to_sync(run)()
+    assert sampled_in is stopped_in  # one commit
+    # 4 kWh before 10:30 free; 1 kWh after at 1.00 -> 1.00 (not the 2.5 kWh a
+    # straight line from meterStart to meterStop puts after 10:30)
+    assert Session.objects.get(transaction_id=tx_id).cost == Decimal("1.00")
+    assert MeterValue.objects.filter(transaction_id=tx_id).count() == 1
+
+
 def test_transaction_no_tariff_prices_costs_zero_with_tariff_null(station, tag):
     tx_id = start(station, meter_start=0).transaction_id
     meter(station, tx_id, (minutes(5), "3000"))

@@ -1,0 +1,223 @@
+"""Presence once Redis is back after an outage: the station's newest
+connection is the one published, wherever the older one lives, and entries of
+connections that ended meanwhile are removed. Against a private redis-server
+that the tests stop and start (with its data kept, as a restart with
+persistence or a network partition keeps it)."""
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis as redis_py
+from asgiref.sync import sync_to_async
+
+from ocpp_gateway import presence
+from ocpp_gateway.runtime import runtime
+from tests.live import _free_port, http
+from tests.station import station_session
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+
+OTHER = "other-process"
+
+
+class PersistentRedis:
+    """A private redis-server that keeps its data across a stop and a start."""
+
+    def __init__(self, directory):
+        self.port = _free_port()
+        self.directory = directory
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis_py.Redis:
+        return redis_py.Redis(port=self.port)
+
+    def start(self):
+        # No snapshots of its own: only SHUTDOWN SAVE writes the data.
+        options = {"port": self.port, "bind": "127.0.0.1", "dir": self.directory, "save": ""}
+        self.proc = subprocess.Popen(
+            ["redis-server", *(arg for name, value in options.items() for arg in (f"--{name}", str(value)))],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).returncode:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc is not None:
+            # SHUTDOWN SAVE writes the data the next start loads.
+            subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "save"], capture_output=True)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis(tmp_path):
+    instance = PersistentRedis(tmp_path)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+async def local_presence(settings, redis):
+    """This process's presence, empty, published to the private Redis."""
+    settings.REDIS_URL = redis.url
+    state = runtime.presence
+    saved = dict(vars(state))
+    state.__init__()
+    yield state
+    vars(state).clear()
+    vars(state).update(saved)
+    client = runtime.redis_async.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.connection_pool.disconnect()
+
+
+def other_process_holds(redis, station_id: str, *, since: float, alive: bool = True) -> dict:
+    """Write the station's entry as another server process would."""
+    entry = {"station_id": station_id, "conn": 7, "since": since, "last_seen": since, "process": OTHER}
+    client = redis.client()
+    client.hset(presence.HASH_KEY, station_id, json.dumps(entry))
+    if alive:
+        client.set(presence.PROCESS_KEY.format(OTHER), "1", ex=30)
+    return entry
+
+
+def held_by(redis, station_id: str) -> dict | None:
+    raw = redis.client().hget(presence.HASH_KEY, station_id)
+    return json.loads(raw) if raw else None
+
+
+def kept_through_an_outage(local_presence, station_id: str, *, since: float) -> None:
+    """A connection of this process from `since`, to be published again (Redis failed)."""
+    local_presence.entries[station_id] = {
+        "station_id": station_id,
+        "conn": 1,
+        "since": since,
+        "last_seen": since,
+    }
+    local_presence.republish = True
+
+
+def no_store(seen):
+    pass
+
+
+async def test_republishing_leaves_a_newer_connection_of_another_process_and_names_ours_stale(
+    local_presence, redis
+):
+    now = time.time()
+    kept_through_an_outage(local_presence, "CP-MOVED", since=now - 60)
+    theirs = other_process_holds(redis, "CP-MOVED", since=now)
+
+    conflicts = await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-MOVED") == theirs
+    assert conflicts.stale == [("CP-MOVED", 1)]
+    assert conflicts.replaced == []
+
+
+async def test_republishing_replaces_an_older_connection_of_another_process_and_names_it(
+    local_presence, redis
+):
+    now = time.time()
+    kept_through_an_outage(local_presence, "CP-MOVED", since=now)
+    theirs = other_process_holds(redis, "CP-MOVED", since=now - 60)
+
+    conflicts = await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-MOVED")["process"] == presence.PROCESS_ID
+    assert conflicts.stale == []
+    assert conflicts.replaced == [theirs]
+
+
+async def test_republishing_replaces_a_dead_process_older_entry_without_telling_it(local_presence, redis):
+    now = time.time()
+    kept_through_an_outage(local_presence, "CP-MOVED", since=now)
+    other_process_holds(redis, "CP-MOVED", since=now - 60, alive=False)
+
+    conflicts = await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-MOVED")["process"] == presence.PROCESS_ID
+    assert conflicts == ([], [])
+
+
+async def test_a_last_seen_flush_does_not_overwrite_a_newer_connection_elsewhere(local_presence, redis):
+    # No outage: the station reconnected to another process, whose notice to
+    # close our connection has not arrived yet when our connection's last
+    # frame is flushed.
+    await presence.register("CP-MOVED", 1)
+    theirs = other_process_holds(redis, "CP-MOVED", since=time.time() + 1)
+    presence.touch("CP-MOVED")
+
+    conflicts = await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-MOVED") == theirs
+    assert conflicts.stale == [("CP-MOVED", 1)]
+
+
+async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_outage(local_presence, redis):
+    await presence.register("CP-GONE", 1)
+    redis.stop()
+    with pytest.raises(redis_py.exceptions.ConnectionError):
+        await presence.unregister("CP-GONE", 1)
+    redis.start()
+    assert held_by(redis, "CP-GONE")["process"] == presence.PROCESS_ID  # kept through the restart
+
+    await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-GONE") is None
+    assert local_presence.gone == {}
+
+
+async def test_an_unregister_redis_missed_does_not_remove_a_newer_connection(local_presence, redis):
+    await presence.register("CP-BACK", 1)
+    redis.stop()
+    with pytest.raises(redis_py.exceptions.ConnectionError):
+        await presence.unregister("CP-BACK", 1)
+    redis.start()
+    theirs = other_process_holds(redis, "CP-BACK", since=time.time())
+
+    await presence.flush(store_last_seen=no_store)
+
+    assert held_by(redis, "CP-BACK") == theirs
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+async def test_a_station_that_moved_during_an_outage_is_commanded_where_it_is_now(
+    start_server, live_token, redis
+):
+    env = {"REDIS_URL": redis.url, "OCPP_PRESENCE_FLUSH_SECONDS": "1", "OCPP_PRESENCE_PROCESS_TTL": "3"}
+    a = start_server(fresh=True, **env)
+    b = start_server(fresh=True, **env)
+    key = await sync_to_async(live_token)()
+    async with station_session(a, "CP-MOVED") as old:
+        await old.wait_for("GetConfiguration")
+        redis.stop()
+        # The old socket stays open (a half-open one would, for a while) while
+        # the station connects to another process, unseen by the first.
+        async with station_session(b, "CP-MOVED") as new:
+            new.answers["Reset"] = {"status": "Rejected"}  # the old one says Accepted
+            redis.start()
+            await asyncio.wait_for(old._connection.wait_closed(), 15)
+            assert old._connection.close_code == 4000  # replaced
+            body = {"station_id": "CP-MOVED", "command": "Reset", "payload": {"type": "Soft"}}
+            for _ in range(50):  # the command queues' Redis connections come back too
+                response = await http(a, "POST", "/ocpp/send_command", key, body)
+                if response.status_code != 503:
+                    break
+                await asyncio.sleep(0.2)
+            for server in (a, b, a, b):
+                response = await http(server, "POST", "/ocpp/send_command", key, body)
+                assert response.status_code == 200, response.text
+                assert response.json()["response"] == {"status": "Rejected"}
