@@ -104,7 +104,7 @@ class CentralSystem(ChargePoint):
         self._pending: dict[str, asyncio.Future] = {}
         self._pending_action: dict[str, str] = {}
         self._on_boot = on_boot
-        self.boot_status = None
+        self.boot: reports.BootAnswer | None = None
         self.status_notifications = 0
 
     # Framing ---------------------------------------------------------------
@@ -298,9 +298,9 @@ class CentralSystem(ChargePoint):
         answer = await self._db(
             lambda b: reports.station_boot(batch=b, station_pk=self.station.pk, info=payload, now=now)
         )
-        self.boot_status = status = answer.status
+        self.boot = answer
         return {
-            "status": status,
+            "status": answer.status,
             "currentTime": format_time(now),
             "interval": gateway_settings.HEARTBEAT_INTERVAL,
         }
@@ -309,7 +309,7 @@ class CentralSystem(ChargePoint):
     def after_boot_notification(self, payload):
         # Only once the station has its BootNotification answer.
         if self._on_boot is not None:
-            self._on_boot(self.boot_status, payload)
+            self._on_boot(self.boot, payload)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, payload):

@@ -36,6 +36,7 @@ from stations.registry import (
     stations_for_connection,
     stations_last_seen_update,
 )
+from stations.reports import BootAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -437,20 +438,22 @@ class StationLink:
 
     # After boot ------------------------------------------------------------------
 
-    def _after_boot(self, status: str, boot: dict) -> None:
+    def _after_boot(self, answer: BootAnswer, boot: dict) -> None:
         """What an operator expects once a station is accepted: its connectors'
-        status and its configuration, asked for without blocking its own messages."""
+        status and (unless we know it) its configuration, asked for without
+        blocking its own messages."""
         logger.info(
             "Station %s booted: vendor %r, model %r, firmware %r; answered %s",
             self.station.station_id,
             boot.get("chargePointVendor"),
             boot.get("chargePointModel"),
             boot.get("firmwareVersion"),
-            status,
+            answer.status,
         )
-        if status != "Accepted":
+        if answer.status != "Accepted":
             return
-        self.command("GetConfiguration", {}, None, None)
+        if answer.configuration_stale:
+            self.command("GetConfiguration", {}, None, None)
         if self._status_timer is not None:
             self._status_timer.cancel()  # booted again: the grace period starts anew
         self._status_timer = self.loop.call_later(

@@ -32,13 +32,21 @@ _BOOT_STATUS = {RegistrationStatus.ACCEPTED: "Accepted", RegistrationStatus.PEND
 
 
 class BootAnswer:
-    """A BootNotification's status, known once the commit's boots are written
-    (`StationBoots.flush`): read it after the unit's commit."""
+    """A BootNotification's outcome, known once the commit's boots are written
+    (`StationBoots.flush`): read it after the unit's commit.
 
-    __slots__ = ("status",)
+    `status` answers the station; `configuration_stale` says whether to ask
+    for its configuration: unknown yet, the station reports itself otherwise
+    than before (new firmware or hardware can change its keys), or values
+    changed with RebootRequired took effect only now. Not after every boot: a
+    fleet rebooting at once (a server restart) mostly has nothing new to say,
+    and asking each one costs a call, its answer and a write per station."""
+
+    __slots__ = ("configuration_stale", "status")
 
     def __init__(self) -> None:
         self.status = "Rejected"
+        self.configuration_stale = True
 
 
 class StationBoots:
@@ -60,13 +68,14 @@ class StationBoots:
         return answer
 
     def flush(self, batch) -> None:
-        statuses = self._write_at_once() if connection.vendor == "postgresql" else self._write_each()
+        written = self._write_at_once() if connection.vendor == "postgresql" else self._write_each()
         for station_pk, (_, _, answers) in self.latest.items():
-            status = _BOOT_STATUS.get(statuses.get(station_pk), "Rejected")
+            registration, stale = written.get(station_pk, (None, True))
             for answer in answers:
-                answer.status = status
+                answer.status = _BOOT_STATUS.get(registration, "Rejected")
+                answer.configuration_stale = stale
 
-    def _write_at_once(self) -> dict[int, str]:
+    def _write_at_once(self) -> dict[int, tuple[str, bool]]:
         columns = [[] for _ in range(len(_BOOT_FIELDS) + 2)]
         for station_pk, (info, now, _) in self.latest.items():
             columns[0].append(station_pk)
@@ -75,30 +84,56 @@ class StationBoots:
             columns[-1].append(now)
         with connection.cursor() as cursor:
             cursor.execute(_BOOTS_WRITE, columns)
-            return dict(cursor.fetchall())
+            return {pk: (registration, stale) for pk, registration, stale in cursor.fetchall()}
 
-    def _write_each(self) -> dict[int, str]:
+    def _write_each(self) -> dict[int, tuple[str, bool]]:
         """_write_at_once on databases without arrays."""
+        fields = [field for field, _ in _BOOT_FIELDS]
+        before = {
+            pk: (registration, reported, configuration)
+            for pk, registration, configuration, *reported in Station.objects.filter(
+                pk__in=list(self.latest)
+            ).values_list("pk", "registration_status", "configuration", *fields)
+        }
+        written = {}
         for station_pk, (info, now, _) in self.latest.items():
-            fields = {field: info.get(key, "") for field, key in _BOOT_FIELDS}
-            Station.objects.filter(pk=station_pk).update(**fields, last_boot_at=now, last_seen=now)
-        return dict(Station.objects.filter(pk__in=list(self.latest)).values_list("pk", "registration_status"))
+            if station_pk not in before:
+                continue
+            reports = [info.get(key, "") for _, key in _BOOT_FIELDS]
+            Station.objects.filter(pk=station_pk).update(
+                **dict(zip(fields, reports, strict=True)), last_boot_at=now, last_seen=now
+            )
+            registration, reported, configuration = before[station_pk]
+            stale = (
+                not configuration
+                or list(reported) != reports
+                or any(isinstance(e, dict) and e.get("reboot_required") for e in configuration.values())
+            )
+            written[station_pk] = (registration, stale)
+        return written
 
 
-# Arrays keep the statement's text the same whatever the number of boots.
+# Arrays keep the statement's text the same whatever the number of boots. The
+# self-join (`before`) reads each row as it was before this statement wrote it.
 _BOOTS_WRITE = f"""
 UPDATE {Station._meta.db_table} AS s SET {", ".join(f"{field} = v.{field}" for field, _ in _BOOT_FIELDS)},
   last_boot_at = v.at, last_seen = v.at
 FROM unnest(%s::bigint[], {", ".join("%s::text[]" for _ in _BOOT_FIELDS)}, %s::timestamptz[])
-  AS v(id, {", ".join(field for field, _ in _BOOT_FIELDS)}, at)
-WHERE s.id = v.id
-RETURNING s.id, s.registration_status
+  AS v(id, {", ".join(field for field, _ in _BOOT_FIELDS)}, at),
+  {Station._meta.db_table} AS before
+WHERE s.id = v.id AND before.id = v.id
+RETURNING s.id, s.registration_status,
+  before.configuration = '{{}}'::jsonb
+  OR ({", ".join(f"before.{field}" for field, _ in _BOOT_FIELDS)})
+     IS DISTINCT FROM ({", ".join(f"v.{field}" for field, _ in _BOOT_FIELDS)})
+  OR jsonb_path_exists(before.configuration, '$.*.reboot_required ? (@ == true)')
 """
 
 
 def station_boot(*, batch, station_pk: int, info: dict, now: datetime) -> BootAnswer:
-    """Store boot info (with the commit's other boots); the answer's status,
-    for the station's registration state, is set once the commit wrote them."""
+    """Store boot info (with the commit's other boots); the answer (status
+    for the station's registration state, whether to ask its configuration)
+    is set once the commit wrote them."""
     return batch.state(StationBoots).add(station_pk, info, now)
 
 

@@ -1,4 +1,4 @@
-"""After an accepted boot: GetConfiguration at once; TriggerMessage
+"""After an accepted boot: GetConfiguration at once (unless known); TriggerMessage
 (StatusNotification) only for a station that has not reported its connectors
 within the grace period."""
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from stations.models import Station
 from tests.ocpp_gateway.conftest import communicator_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +21,7 @@ STATUS = [
 ]
 
 
-class Station:
+class StationClient:
     """Answers every call of the central system and remembers its actions."""
 
     def __init__(self, comm):
@@ -61,7 +62,7 @@ async def station(settings, close_writer):
     settings.OCPP = {**settings.OCPP, "STATUS_TRIGGER_DELAY": 0.5}
     comm = await communicator_for("CP-AFTER-BOOT")
     assert (await comm.connect())[0]
-    yield Station(comm)
+    yield StationClient(comm)
     await comm.disconnect()
 
 
@@ -82,3 +83,31 @@ async def test_silent_station_is_asked_for_its_status_after_the_grace_period(sta
         ("GetConfiguration", {}),
         ("TriggerMessage", {"requestedMessage": "StatusNotification"}),
     ]
+
+
+KNOWN = {"HeartbeatInterval": {"value": "300", "readonly": False}}
+
+
+@pytest.mark.parametrize(
+    ("configuration", "boot", "asked"),
+    [
+        ({}, BOOT, True),  # not known yet
+        (KNOWN, BOOT, False),  # known, the station reports itself as before
+        (KNOWN, [2, "boot", "BootNotification", {**BOOT[3], "firmwareVersion": "2.0"}], True),
+        ({"HeartbeatInterval": {**KNOWN["HeartbeatInterval"], "reboot_required": True}}, BOOT, True),
+    ],
+    ids=["unknown", "unchanged", "new-firmware", "reboot-required-pending"],
+)
+async def test_configuration_is_asked_after_boot_only_when_it_may_have_changed(
+    settings, close_writer, configuration, boot, asked
+):
+    settings.OCPP = {**settings.OCPP, "STATUS_TRIGGER_DELAY": 60}
+    await Station.objects.acreate(station_id="CP-KNOWN", vendor="V", model="M", configuration=configuration)
+    comm = await communicator_for("CP-KNOWN")
+    assert (await comm.connect())[0]
+    station = StationClient(comm)
+    await station.send(boot)
+    await station.until_reply("boot")
+    await station.listen(1)
+    assert [name for name, _ in station.calls] == (["GetConfiguration"] if asked else [])
+    await comm.disconnect()

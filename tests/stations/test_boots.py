@@ -66,3 +66,25 @@ def test_a_station_deleted_before_its_boot_is_written_is_rejected():
     Station.objects.filter(pk=station.pk).delete()
     batch.flush()
     assert answer.status == "Rejected"
+
+
+KNOWN = {"HeartbeatInterval": {"value": "300", "readonly": False}}
+
+
+@pytest.mark.parametrize(
+    ("configuration", "reported", "stale"),
+    [
+        ({}, info(1), True),
+        (KNOWN, info(1), False),
+        (KNOWN, {**info(1), "firmwareVersion": "9.9"}, True),
+        (KNOWN, {**info(1), "chargePointSerialNumber": "SWAPPED"}, True),
+        ({"A": {"value": "1", "readonly": False, "reboot_required": True}}, info(1), True),
+    ],
+    ids=["unknown", "unchanged", "new-firmware", "new-serial", "reboot-required"],
+)
+def test_the_answer_says_whether_the_configuration_may_have_changed(configuration, reported, stale):
+    station = StationFactory(configuration=configuration, vendor="V1", model="M1", firmware_version="1.1")
+    batch = Batch()
+    answer = station_boot(batch=batch, station_pk=station.pk, info=reported, now=T0)
+    batch.flush()
+    assert answer.configuration_stale is stale
