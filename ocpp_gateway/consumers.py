@@ -27,7 +27,7 @@ from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClose
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer, runtime
-from stations.commands_state import command_result_apply
+from stations.commands_state import command_result_apply, command_result_recorded
 from stations.models import station_id_valid
 from stations.registry import (
     StationRef,
@@ -407,14 +407,19 @@ class StationLink:
                 "error_description": reply.error_description,
                 "error_details": reply.error_details,
             }
-        try:
-            await committer().run(
-                lambda b: command_result_apply(
-                    station_pk=self.station.pk, action=action, request=payload, response=reply.payload
+        if command_result_recorded(action):
+            # Recorded before the caller hears of it, so that what it reads next
+            # (configuration, charging profiles, local list) already says so.
+            # The others answer at once: waiting for the writer's next commit
+            # was most of a command's round trip under MeterValues load.
+            try:
+                await committer().run(
+                    lambda b: command_result_apply(
+                        station_pk=self.station.pk, action=action, request=payload, response=reply.payload
+                    )
                 )
-            )
-        except Exception:
-            logger.exception("%s: recording the %s result failed", self.station.station_id, action)
+            except Exception:
+                logger.exception("%s: recording the %s result failed", self.station.station_id, action)
         return {"type": "ocpp.command.result", "status": "ok", "response": reply.payload}
 
     # After boot ------------------------------------------------------------------
