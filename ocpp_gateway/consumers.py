@@ -351,6 +351,10 @@ class StationLink:
 
     # Commands ------------------------------------------------------------------
 
+    def queued(self) -> int:
+        """Commands waiting to be sent (as `command` counts places)."""
+        return len(self._commands) if self._commands else 0
+
     def command(self, action: str, payload: dict, timeout: float | None, reply) -> int:
         """Queue a call; `reply` is a Future, a reply channel or None. Returns
         its place in the queue (1: next), or 0 if the socket is closed."""
