@@ -117,6 +117,18 @@ async def command_send(*, station: StationAddress, action: str, payload: dict, t
     )
 
 
+async def station_connected(station_id: str) -> Address | None:
+    """The station if some process holds its socket now, found without the
+    database (a connected station exists); None if none does, or Redis
+    cannot say (the caller asks the database, and `command_send` finds out)."""
+    try:
+        pk = await presence.held_pk(station_id)
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        return None
+    return None if pk is None else Address(pk, station_id)
+
+
 def _bound(timeout: float, position: int) -> float:
     """How long a command queued at `position` may take in all: each call
     ahead of it may take up to its own timeout."""

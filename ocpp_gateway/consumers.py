@@ -269,7 +269,7 @@ class StationLink:
         if older is not None:
             older.replaced()
         replaced = await _best_effort(
-            presence.register(self.station.station_id, self.conn), "registering presence"
+            presence.register(self.station.station_id, self.conn, self.station.pk), "registering presence"
         )
         if replaced is not None:
             commands.replaced_notify(replaced["process"], self.station.pk, replaced.get("conn", 0))

@@ -276,3 +276,33 @@ async def test_a_take_back_that_fails_is_not_connected_and_the_command_never_sen
         assert await station.comm.receive_nothing(timeout=0.5)
     finally:
         await client.delete(presence.PROCESS_KEY.format(other), queue)
+
+
+async def test_a_station_held_here_is_found_by_id_without_the_database(raw_station):
+    await raw_station("CP-BYID")
+    pk = await Station.objects.filter(station_id="CP-BYID").values_list("pk", flat=True).aget()
+    await Station.objects.filter(pk=pk).aupdate(station_id="CP-BYID-RENAMED")  # not asked: not seen
+
+    assert await commands.station_connected("CP-BYID") == commands.Address(pk, "CP-BYID")
+    assert await commands.station_connected("CP-NOWHERE") is None
+
+
+@needs_redis
+async def test_a_station_held_by_another_process_is_found_by_id_from_its_presence_entry():
+    client = runtime.redis()
+    other = "other-process-5"
+    await client.set(presence.PROCESS_KEY.format(other), "1", ex=30)
+    entry = {"station_id": "CP-YONDER", "pk": 77, "conn": 2, "since": 0, "last_seen": 0, "process": other}
+    older = {"station_id": "CP-OLDER", "conn": 2, "since": 0, "last_seen": 0, "process": other}
+    dead = {**entry, "station_id": "CP-DEAD", "process": "dead-process"}
+    await client.hset(
+        presence.HASH_KEY,
+        mapping={"CP-YONDER": json.dumps(entry), "CP-OLDER": json.dumps(older), "CP-DEAD": json.dumps(dead)},
+    )
+    try:
+        assert await commands.station_connected("CP-YONDER") == commands.Address(77, "CP-YONDER")
+        assert await commands.station_connected("CP-OLDER") is None  # written before entries had pk
+        assert await commands.station_connected("CP-DEAD") is None
+    finally:
+        await client.delete(presence.PROCESS_KEY.format(other))
+        await client.hdel(presence.HASH_KEY, "CP-YONDER", "CP-OLDER", "CP-DEAD")
