@@ -3,10 +3,11 @@ adapts the WebSocket to `CentralSystem` (an `ocpp` ChargePoint) and runs the
 station's commands, one call in flight.
 
 Lean on purpose (a box holds tens of thousands of these): no Channels
-consumer, no channel of its own, no group. Frames are handled from the
-receive loop itself (OCPP-J allows one call in flight, and no handler waits
-for a station's reply, so the replies to our calls are still read); a task
-runs only while commands are pending. Commands from other processes come
+consumer, no channel of its own, no group. Frames are read by the receive
+loop itself: replies to our calls are routed there at once, the station's
+calls are handled one at a time in order, each in a short task of its own
+(while it waits for its commit, the loop goes on reading replies); a command
+task runs only while commands are pending. Commands from other processes come
 through this process's one command queue (`commands.serve_process_queue`).
 """
 
@@ -48,6 +49,13 @@ MAX_QUEUED_FRAMES = 100
 # most this many at once per process: in a reconnect storm of thousands they
 # wait for a pooled connection in turn instead of all at once.
 REDIS_CONCURRENCY = 32
+
+
+def _is_reply(text: str) -> bool:
+    """Whether a frame is a CALLRESULT or CALLERROR (message type 3 or 4),
+    from its first characters (no parse; anything else is routed as a call)."""
+    head = text[:16].lstrip()
+    return head[:1] == "[" and head[1:].lstrip()[:1] in ("3", "4")
 
 
 def basic_credentials(scope) -> tuple[str, str] | None:
@@ -228,6 +236,7 @@ class StationLink:
     __slots__ = (
         "_command_task",
         "_commands",
+        "_handling",
         "_send",
         "_status_timer",
         "closed",
@@ -247,6 +256,8 @@ class StationLink:
         self.closed = False
         self._commands: deque | None = None
         self._command_task: asyncio.Task | None = None
+        # The station's CALL being handled (see `converse`).
+        self._handling: asyncio.Task | None = None
         self._status_timer: asyncio.TimerHandle | None = None
 
     # What CentralSystem talks to ------------------------------------------------
@@ -287,7 +298,7 @@ class StationLink:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                return
+                break
             if message["type"] != "websocket.receive" or self.closed:
                 continue
             text = message.get("text")
@@ -312,13 +323,26 @@ class StationLink:
                 await self.close(1008)
                 continue
             presence.touch(station_id)
-            try:
-                await self.cp.route_message(text)
-            except ConnectionClosed:
-                pass
-            except Exception:
-                # Whatever a station sends must not end its conversation.
-                logger.exception("%s: failed to handle frame", station_id)
+            if _is_reply(text):
+                # The answer to one of our calls: routed at once, even while the
+                # station's own call waits for its commit (a command's reply
+                # queued behind that wait was most of its round trip under load).
+                await self._route(text)
+                continue
+            if self._handling is not None:
+                await self._handling  # the station's calls one at a time, in order
+            self._handling = self.loop.create_task(self._route(text))
+        if self._handling is not None:
+            await self._handling
+
+    async def _route(self, text: str) -> None:
+        try:
+            await self.cp.route_message(text)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            # Whatever a station sends must not end its conversation.
+            logger.exception("%s: failed to handle frame", self.station.station_id)
 
     async def close(self, code: int) -> None:
         if not self.closed:

@@ -10,7 +10,7 @@ import pytest
 
 from ocpp_gateway import commands
 from ocpp_gateway.runtime import committer
-from stations.models import Station
+from stations.models import Connector, Station
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +74,37 @@ async def test_an_answer_that_changes_the_configuration_is_recorded_before_the_c
     assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
     configuration = await Station.objects.values_list("configuration", flat=True).aget(pk=address.pk)
     assert configuration["HeartbeatInterval"]["value"] == "60"
+
+
+async def test_a_reply_is_read_while_the_stations_own_call_waits_for_its_commit(raw_station, busy_writer):
+    station = await raw_station("CP-BOTH")
+    address = await _address("CP-BOTH")
+    release = busy_writer()
+    status = {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
+    await station.comm.send_to(text_data=json.dumps([2, "s-1", "StatusNotification", status]))
+    sent = asyncio.create_task(
+        commands.command_send(station=address, action="RemoteStopTransaction", payload={"transactionId": 7})
+    )
+    await _answer_next_call(station, {"status": "Accepted"})
+
+    assert await asyncio.wait_for(sent, 2) == {"status": "Accepted"}
+    assert await station.comm.receive_nothing(timeout=0.2)  # its StatusNotification still waits
+    release.set()
+    assert json.loads(await station.comm.receive_from(timeout=5)) == [3, "s-1", {}]
+
+
+async def test_the_stations_calls_are_still_handled_one_at_a_time_in_order(raw_station, busy_writer):
+    station = await raw_station("CP-ORDER")
+    release = busy_writer()
+    for n, status in enumerate(("Preparing", "Charging", "Finishing")):
+        payload = {"connectorId": 1, "errorCode": "NoError", "status": status}
+        await station.comm.send_to(text_data=json.dumps([2, f"s-{n}", "StatusNotification", payload]))
+    assert await station.comm.receive_nothing(timeout=0.2)
+    release.set()
+
+    answered = [json.loads(await station.comm.receive_from(timeout=5))[1] for _ in range(3)]
+    assert answered == ["s-0", "s-1", "s-2"]
+    latest = await Connector.objects.values_list("status", flat=True).aget(
+        station__station_id="CP-ORDER", connector_id=1
+    )
+    assert latest == "Finishing"
