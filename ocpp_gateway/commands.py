@@ -62,10 +62,12 @@ class StationAddress(Protocol):
 
 @dataclass(frozen=True)
 class Address:
-    """A StationAddress from its two parts, where no Station is at hand."""
+    """A StationAddress from its two parts, where no Station is at hand;
+    `held_by`: the process seen holding it just now, if looked up."""
 
     pk: int
     station_id: str
+    held_by: str | None = None
 
 
 class CommandFailed(DomainError):
@@ -122,11 +124,11 @@ async def station_connected(station_id: str) -> Address | None:
     database (a connected station exists); None if none does, or Redis
     cannot say (the caller asks the database, and `command_send` finds out)."""
     try:
-        pk = await presence.held_pk(station_id)
+        found = await presence.held(station_id)
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
         return None
-    return None if pk is None else Address(pk, station_id)
+    return None if found is None else Address(found[0], station_id, held_by=found[1])
 
 
 def _bound(timeout: float, position: int) -> float:
@@ -155,7 +157,8 @@ async def _local_command(link, action: str, payload: dict, timeout: float) -> di
 
 async def _remote_command(station: StationAddress, action: str, payload: dict, timeout: float) -> dict:
     try:
-        process = await presence.holder(station.station_id)
+        # Looked up by the caller a moment ago (`station_connected`), or now.
+        process = getattr(station, "held_by", None) or await presence.holder(station.station_id)
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
         raise

@@ -144,17 +144,18 @@ async def holder(station_id: str) -> str | None:
     return process.decode() if isinstance(process, bytes) else process
 
 
-async def held_pk(station_id: str) -> int | None:
-    """The primary key of the station if a live process holds it (this one
+async def held(station_id: str) -> tuple[int, str] | None:
+    """The station's primary key and the live process holding it (this one
     asked first, without Redis), else None (also for an entry written before
-    entries had it). Raises if Redis fails."""
+    entries had the key). Raises if Redis fails."""
     entry = _local.entries.get(station_id)
     if entry is not None:
-        return entry.get("pk")
+        return (entry["pk"], PROCESS_ID) if "pk" in entry else None
     if not settings.REDIS_URL:
         return None
     raw = await _redis_async().eval(_HOLDER_ENTRY, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
-    return json.loads(raw).get("pk") if raw else None
+    entry = json.loads(raw) if raw else {}
+    return (entry["pk"], entry["process"]) if "pk" in entry else None
 
 
 async def is_connected(station_id: str) -> bool:

@@ -283,7 +283,9 @@ async def test_a_station_held_here_is_found_by_id_without_the_database(raw_stati
     pk = await Station.objects.filter(station_id="CP-BYID").values_list("pk", flat=True).aget()
     await Station.objects.filter(pk=pk).aupdate(station_id="CP-BYID-RENAMED")  # not asked: not seen
 
-    assert await commands.station_connected("CP-BYID") == commands.Address(pk, "CP-BYID")
+    assert await commands.station_connected("CP-BYID") == commands.Address(
+        pk, "CP-BYID", held_by=presence.PROCESS_ID
+    )
     assert await commands.station_connected("CP-NOWHERE") is None
 
 
@@ -300,9 +302,33 @@ async def test_a_station_held_by_another_process_is_found_by_id_from_its_presenc
         mapping={"CP-YONDER": json.dumps(entry), "CP-OLDER": json.dumps(older), "CP-DEAD": json.dumps(dead)},
     )
     try:
-        assert await commands.station_connected("CP-YONDER") == commands.Address(77, "CP-YONDER")
+        assert await commands.station_connected("CP-YONDER") == commands.Address(
+            77, "CP-YONDER", held_by=other
+        )
         assert await commands.station_connected("CP-OLDER") is None  # written before entries had pk
         assert await commands.station_connected("CP-DEAD") is None
     finally:
         await client.delete(presence.PROCESS_KEY.format(other))
         await client.hdel(presence.HASH_KEY, "CP-YONDER", "CP-OLDER", "CP-DEAD")
+
+
+@needs_redis
+async def test_a_command_goes_to_the_process_its_caller_just_saw_holding_the_station():
+    """No second presence look-up: `held_by` (from `station_connected`) is used."""
+    client = runtime.redis()
+    other = "other-process-6"
+    queue = commands.QUEUE_KEY.format(other)
+    await client.delete(queue)
+    address = commands.Address(78, "CP-SEEN", held_by=other)  # no presence entry at all
+    sent = asyncio.create_task(commands.command_send(station=address, action="ClearCache", payload={}))
+    try:
+        _, raw = await client.blpop([queue], timeout=5)
+        reply_to = json.loads(raw)["reply_to"]
+        layer = get_channel_layer()
+        await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
+        result = {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
+        await layer.send(reply_to, result)
+        assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
+    finally:
+        sent.cancel()
+        await client.delete(queue)
