@@ -16,6 +16,7 @@ from evpower import daphne_patches, gc_tuning, middleware  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_patches.apply()
+middleware.request_started_without_thread()
 
 
 class _ASGIHandler(ASGIHandler):

@@ -6,7 +6,9 @@ reached through that process's one command queue in Redis (`presence` knows
 which process holds it), where `serve_process_queue` hands the command to the
 connection and acknowledges it, over the channel layer, with its place in the
 station's queue. A command not acknowledged in time is taken back from that
-queue, so that "not connected" always means that no CALL was sent.
+queue, so that "not connected" always means that no CALL was sent; if taking
+it back fails (Redis down), its take deadline still keeps the holder from
+sending it after the caller got its answer.
 
 Everything that talks to a station goes through here (the API, sessions,
 reservations, local lists, charging profiles, the limit stop), and every
@@ -17,6 +19,7 @@ failure is one `CommandFailed`. This module imports nothing of `billing` or
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +39,16 @@ logger = logging.getLogger(__name__)
 # not taken the command from its queue yet: see `_late_ack`.
 ACK_TIMEOUT = 5.0
 
+
+def take_deadline(pushed: float) -> float:
+    """The wall-clock time after which the holder no longer takes a command
+    pushed at `pushed`: half-way to the sender's ACK_TIMEOUT, so that by the
+    time the sender withdraws it, nobody can take it even if the withdrawal
+    fails (Redis down); the other half is for the ack to arrive and for the
+    hosts' clocks to differ."""
+    return pushed + ACK_TIMEOUT / 2
+
+
 NOT_CONNECTED = "not_connected"  # no CALL was sent
 TIMEOUT = "timeout"  # sent; the station stayed silent
 DISCONNECTED = "disconnected"  # sent; the station went away before replying
@@ -49,10 +62,12 @@ class StationAddress(Protocol):
 
 @dataclass(frozen=True)
 class Address:
-    """A StationAddress from its two parts, where no Station is at hand."""
+    """A StationAddress from its two parts, where no Station is at hand;
+    `held_by`: the process seen holding it just now, if looked up."""
 
     pk: int
     station_id: str
+    held_by: str | None = None
 
 
 class CommandFailed(DomainError):
@@ -104,6 +119,18 @@ async def command_send(*, station: StationAddress, action: str, payload: dict, t
     )
 
 
+async def station_connected(station_id: str) -> Address | None:
+    """The station if some process holds its socket now, found without the
+    database (a connected station exists); None if none does, or Redis
+    cannot say (the caller asks the database, and `command_send` finds out)."""
+    try:
+        found = await presence.held(station_id)
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        return None
+    return None if found is None else Address(found[0], station_id, held_by=found[1])
+
+
 def _bound(timeout: float, position: int) -> float:
     """How long a command queued at `position` may take in all: each call
     ahead of it may take up to its own timeout."""
@@ -130,7 +157,8 @@ async def _local_command(link, action: str, payload: dict, timeout: float) -> di
 
 async def _remote_command(station: StationAddress, action: str, payload: dict, timeout: float) -> dict:
     try:
-        process = await presence.holder(station.station_id)
+        # Looked up by the caller a moment ago (`station_connected`), or now.
+        process = getattr(station, "held_by", None) or await presence.holder(station.station_id)
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
         raise
@@ -150,6 +178,7 @@ async def _remote_command(station: StationAddress, action: str, payload: dict, t
                 "payload": payload,
                 "reply_to": reply_to,
                 "timeout": timeout,
+                "deadline": take_deadline(time.time()),
             },
         )
     except Exception:
@@ -175,12 +204,13 @@ async def _late_ack(layer, process: str, pushed: str, reply_to: str, timeout: fl
     the holder took it already (late), wait for what it says after all.
 
     NOT_CONNECTED promises that no CALL was sent, so it is raised only when the
-    command was withdrawn: the holder can no longer send it."""
+    holder can no longer send it: withdrawn, or past its take deadline with
+    no ack (a holder sends only what it acknowledged)."""
     try:
         withdrawn = await runtime.redis().lrem(QUEUE_KEY.format(process), 1, pushed)
     except Exception:
         metrics.channel_layer_errors.labels("command").inc()
-        raise
+        return await _ack_after_failed_withdrawal(layer, reply_to)
     if withdrawn:
         raise CommandFailed(NOT_CONNECTED)
     try:
@@ -188,6 +218,21 @@ async def _late_ack(layer, process: str, pushed: str, reply_to: str, timeout: fl
         return await asyncio.wait_for(layer.receive(reply_to), _bound(timeout, 1))
     except TimeoutError:
         raise CommandFailed(TIMEOUT) from None
+
+
+async def _ack_after_failed_withdrawal(layer, reply_to: str) -> dict:
+    """The command stays queued (Redis failed us), but its take deadline has
+    passed: a holder that took it in time has acknowledged it by now, and
+    none will take it later. Raises CommandFailed(NOT_CONNECTED) if no ack
+    came; an error of the channel layer if that cannot be read either (503:
+    the command was sent only if its holder acknowledged it in time)."""
+    try:
+        return await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT / 2)
+    except TimeoutError:
+        raise CommandFailed(NOT_CONNECTED) from None
+    except Exception:
+        metrics.channel_layer_errors.labels("command").inc()
+        raise
 
 
 def station_command(*, station: StationAddress, action: str, payload: dict, timeout: float | None = None):
@@ -263,13 +308,16 @@ async def _replace_notices_send() -> None:
                 break
 
 
-async def reply_send(channel: str, message: dict) -> None:
-    """Answer a command from another process (best effort: it may have given up)."""
+async def reply_send(channel: str, message: dict) -> bool:
+    """Answer a command from another process (best effort: it may have given
+    up); whether the answer was delivered to the layer."""
     try:
         await get_channel_layer().send(channel, message)
     except Exception:
         metrics.channel_layer_errors.labels("reply").inc()
         logger.warning("Could not answer %s", channel, exc_info=True)
+        return False
+    return True
 
 
 def process_queue_ensure() -> None:
@@ -321,13 +369,27 @@ async def _process_message(message: dict) -> None:
                 link.replaced()
         return
     if message["type"] == "ocpp.command":
-        link = runtime.connections.get(message["pk"])
-        position = 0
-        if link is not None and link.station.station_id == message["station_id"]:
-            position = link.command(
-                message["action"], message["payload"], message["timeout"], message["reply_to"]
-            )
-        if position:
-            await reply_send(message["reply_to"], {"type": "ocpp.command.queued", "position": position})
-        else:
-            await reply_send(message["reply_to"], {"type": "ocpp.command.result", "status": NOT_CONNECTED})
+        await _command_take(message)
+
+
+async def _command_take(message: dict) -> None:
+    """Queue a command from another process on its station's connection, if
+    it is still in time, and only once the sender can know: its ack goes
+    first (see `_late_ack`)."""
+    reply_to = message["reply_to"]
+    link = runtime.connections.get(message["pk"])
+    if (
+        link is None
+        or link.station.station_id != message["station_id"]
+        or link.closed
+        or time.time() > message.get("deadline", float("inf"))  # the sender gave up on it
+    ):
+        await reply_send(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})
+        return
+    # Where it will be in the station's queue (the sender's bound on the wait):
+    # commands of this process may join meanwhile, the ack's slack covers them.
+    position = link.queued() + 1
+    if not await reply_send(reply_to, {"type": "ocpp.command.queued", "position": position}):
+        return  # not acknowledged: never sent, as the sender will conclude
+    if not link.command(message["action"], message["payload"], message["timeout"], reply_to):
+        await reply_send(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})

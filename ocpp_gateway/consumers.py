@@ -3,10 +3,11 @@ adapts the WebSocket to `CentralSystem` (an `ocpp` ChargePoint) and runs the
 station's commands, one call in flight.
 
 Lean on purpose (a box holds tens of thousands of these): no Channels
-consumer, no channel of its own, no group. Frames are handled from the
-receive loop itself (OCPP-J allows one call in flight, and no handler waits
-for a station's reply, so the replies to our calls are still read); a task
-runs only while commands are pending. Commands from other processes come
+consumer, no channel of its own, no group. Frames are read by the receive
+loop itself: replies to our calls are routed there at once, the station's
+calls are handled one at a time in order, each in a short task of its own
+(while it waits for its commit, the loop goes on reading replies); a command
+task runs only while commands are pending. Commands from other processes come
 through this process's one command queue (`commands.serve_process_queue`).
 """
 
@@ -27,7 +28,7 @@ from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClose
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer, runtime
-from stations.commands_state import command_result_apply
+from stations.commands_state import command_result_apply, command_result_recorded
 from stations.models import station_id_valid
 from stations.registry import (
     StationRef,
@@ -45,6 +46,13 @@ SUBPROTOCOL = "ocpp1.6"
 # writer thread.
 _auth_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocpp-auth")
 MAX_QUEUED_FRAMES = 100
+
+
+def _is_reply(text: str) -> bool:
+    """Whether a frame is a CALLRESULT or CALLERROR (message type 3 or 4),
+    from its first characters (no parse; anything else is routed as a call)."""
+    head = text[:16].lstrip()
+    return head[:1] == "[" and head[1:].lstrip()[:1] in ("3", "4")
 
 
 def basic_credentials(scope) -> tuple[str, str] | None:
@@ -243,6 +251,7 @@ class StationLink:
     __slots__ = (
         "_command_task",
         "_commands",
+        "_handling",
         "_send",
         "_status_timer",
         "closed",
@@ -262,6 +271,8 @@ class StationLink:
         self.closed = False
         self._commands: deque | None = None
         self._command_task: asyncio.Task | None = None
+        # The station's CALL being handled (see `converse`).
+        self._handling: asyncio.Task | None = None
         self._status_timer: asyncio.TimerHandle | None = None
 
     # What CentralSystem talks to ------------------------------------------------
@@ -284,7 +295,7 @@ class StationLink:
         if older is not None:
             older.replaced()
         replaced = await _best_effort(
-            presence.register(self.station.station_id, self.conn), "registering presence"
+            presence.register(self.station.station_id, self.conn, self.station.pk), "registering presence"
         )
         if replaced is not None:
             commands.replaced_notify(replaced["process"], self.station.pk, replaced.get("conn", 0))
@@ -302,7 +313,7 @@ class StationLink:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                return
+                break
             if message["type"] != "websocket.receive" or self.closed:
                 continue
             text = message.get("text")
@@ -327,13 +338,26 @@ class StationLink:
                 await self.close(1008)
                 continue
             presence.touch(station_id)
-            try:
-                await self.cp.route_message(text)
-            except ConnectionClosed:
-                pass
-            except Exception:
-                # Whatever a station sends must not end its conversation.
-                logger.exception("%s: failed to handle frame", station_id)
+            if _is_reply(text):
+                # The answer to one of our calls: routed at once, even while the
+                # station's own call waits for its commit (a command's reply
+                # queued behind that wait was most of its round trip under load).
+                await self._route(text)
+                continue
+            if self._handling is not None:
+                await self._handling  # the station's calls one at a time, in order
+            self._handling = self.loop.create_task(self._route(text))
+        if self._handling is not None:
+            await self._handling
+
+    async def _route(self, text: str) -> None:
+        try:
+            await self.cp.route_message(text)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            # Whatever a station sends must not end its conversation.
+            logger.exception("%s: failed to handle frame", self.station.station_id)
 
     async def close(self, code: int) -> None:
         if not self.closed:
@@ -365,6 +389,10 @@ class StationLink:
         live_feed.station_changed(self.station.pk)
 
     # Commands ------------------------------------------------------------------
+
+    def queued(self) -> int:
+        """Commands waiting to be sent (as `command` counts places)."""
+        return len(self._commands) if self._commands else 0
 
     def command(self, action: str, payload: dict, timeout: float | None, reply) -> int:
         """Queue a call; `reply` is a Future, a reply channel or None. Returns
@@ -422,18 +450,23 @@ class StationLink:
                 "error_description": reply.error_description,
                 "error_details": reply.error_details,
             }
-        try:
-            await committer().run(
-                lambda b: command_result_apply(
-                    batch=b,
-                    station_pk=self.station.pk,
-                    action=action,
-                    request=payload,
-                    response=reply.payload,
+        if command_result_recorded(action):
+            # Recorded before the caller hears of it, so that what it reads next
+            # (configuration, charging profiles, local list) already says so.
+            # The others answer at once: waiting for the writer's next commit
+            # was most of a command's round trip under MeterValues load.
+            try:
+                await committer().run(
+                    lambda b: command_result_apply(
+                        batch=b,
+                        station_pk=self.station.pk,
+                        action=action,
+                        request=payload,
+                        response=reply.payload,
+                    )
                 )
-            )
-        except Exception:
-            logger.exception("%s: recording the %s result failed", self.station.station_id, action)
+            except Exception:
+                logger.exception("%s: recording the %s result failed", self.station.station_id, action)
         return {"type": "ocpp.command.result", "status": "ok", "response": reply.payload}
 
     # After boot ------------------------------------------------------------------

@@ -84,6 +84,14 @@ if current then
 end
 return 0
 """
+# The entry of the station, if the process holding it lives.
+_HOLDER_ENTRY = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return false end
+local process = cjson.decode(current)['process']
+if redis.call('EXISTS', ARGV[2] .. tostring(process)) == 1 then return current end
+return false
+"""
 # The process holding a station now, if that process lives.
 _HOLDER = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -193,14 +201,15 @@ async def _scripts_run(loop: asyncio.AbstractEventLoop, source: str) -> None:
                     future.set_result(result)
 
 
-async def register(station_id: str, conn: int) -> dict | None:
-    """Record that this process holds the station (its connection number `conn`).
+async def register(station_id: str, conn: int, pk: int) -> dict | None:
+    """Record that this process holds the station (primary key `pk`, its
+    connection number `conn`).
 
     Returns the entry of another live process that held it until now (that
     connection is to be closed), else None. Raises if Redis fails; the entry
     is kept in memory and published again by the next flush."""
     now = time.time()
-    entry = {"station_id": station_id, "conn": conn, "since": now, "last_seen": now}
+    entry = {"station_id": station_id, "pk": pk, "conn": conn, "since": now, "last_seen": now}
     _local.entries[station_id] = entry
     _local.gone.pop(station_id, None)  # this entry replaces the old one's anyway
     if not settings.REDIS_URL:
@@ -251,6 +260,20 @@ async def holder(station_id: str) -> str | None:
         return None
     process = await _redis_async().eval(_HOLDER, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
     return process.decode() if isinstance(process, bytes) else process
+
+
+async def held(station_id: str) -> tuple[int, str] | None:
+    """The station's primary key and the live process holding it (this one
+    asked first, without Redis), else None (also for an entry written before
+    entries had the key). Raises if Redis fails."""
+    entry = _local.entries.get(station_id)
+    if entry is not None:
+        return (entry["pk"], PROCESS_ID) if "pk" in entry else None
+    if not settings.REDIS_URL:
+        return None
+    raw = await _redis_async().eval(_HOLDER_ENTRY, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
+    entry = json.loads(raw) if raw else {}
+    return (entry["pk"], entry["process"]) if "pk" in entry else None
 
 
 async def is_connected(station_id: str) -> bool:

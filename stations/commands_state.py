@@ -1,8 +1,9 @@
 """State kept from the answers stations give to central-system commands.
 
-The gateway calls `command_result_apply` after every CALLRESULT to a command,
-in the process holding the station's socket, on its writer thread inside a
-group commit, before the caller gets the answer. Commands sent through
+The gateway calls `command_result_apply` after a CALLRESULT to a command
+that `command_result_recorded` names, in the process holding the station's
+socket, on its writer thread inside a group commit, before the caller gets
+the answer (a read right after `send_command` sees the new state). Commands sent through
 `send_command` arrive here too, with whatever payload the operator sent, so
 stored state follows what the station really accepted.
 """
@@ -28,6 +29,12 @@ def command_result_apply(*, batch, station_pk: int, action: str, request: dict, 
     handler = _HANDLERS.get(action)
     if handler is not None:
         handler(station_pk=station_pk, request=request, response=response)
+
+
+def command_result_recorded(action: str) -> bool:
+    """Whether an answer to `action` may change what we keep of the station
+    (the others need no trip to the writer thread before the caller's answer)."""
+    return action in _HANDLERS or action in _CONFIGURATION_CHANGES
 
 
 def _status(response: dict) -> str:

@@ -2,6 +2,8 @@
 loop (`evpower.middleware`); settings keep Django's names for its checks."""
 
 from django.conf import settings
+from django.core import signals
+from django.dispatch import dispatcher
 from django.utils.module_loading import import_string
 
 from evpower import middleware
@@ -25,3 +27,26 @@ def test_settings_name_djangos_own_classes_for_its_deploy_checks():
 def test_the_asgi_handler_loads_the_twins():
     view_middleware = [method.__self__ for method in django_asgi_app._view_middleware]
     assert [type(m) for m in view_middleware] == [middleware.CsrfViewMiddleware]
+
+
+async def test_request_started_under_asgi_needs_no_thread_for_djangos_own_receivers(monkeypatch):
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a trip to a thread")
+
+    monkeypatch.setattr(dispatcher, "sync_to_async", no_thread)
+
+    assert await signals.request_started.asend(sender=type(django_asgi_app), scope={}) == []
+
+
+async def test_request_started_under_asgi_still_runs_any_other_receiver():
+    heard = []
+
+    def receiver(sender, **kwargs):
+        heard.append(sender)
+
+    signals.request_started.connect(receiver)
+    try:
+        await signals.request_started.asend(sender=type(django_asgi_app), scope={})
+    finally:
+        signals.request_started.disconnect(receiver)
+    assert heard == [type(django_asgi_app)]

@@ -4,11 +4,15 @@ not at all (at once) when presence names a process that died."""
 
 import asyncio
 import json
+import socket
 import time
 
 import pytest
+import redis.asyncio as aredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ocpp_gateway import commands, presence
 from ocpp_gateway.commands import CommandFailed
@@ -193,3 +197,138 @@ async def test_a_command_taken_but_never_answered_is_a_timeout_not_not_connected
     with pytest.raises(CommandFailed) as failed:
         await asyncio.wait_for(sent, 10)
     assert failed.value.reason == "timeout"
+
+
+async def test_a_command_taken_after_its_deadline_is_never_sent(raw_station):
+    """The sender gives up on a command not acknowledged in time; its holder,
+    finding it late in its queue, must not send it after all."""
+    station = await raw_station("CP-LATE")
+    pk = await Station.objects.filter(station_id="CP-LATE").values_list("pk", flat=True).aget()
+    layer = get_channel_layer()
+    reply_to = await layer.new_channel()
+
+    await commands._process_message(
+        {
+            "type": "ocpp.command",
+            "pk": pk,
+            "station_id": "CP-LATE",
+            "action": "Reset",
+            "payload": {"type": "Hard"},
+            "reply_to": reply_to,
+            "timeout": 5,
+            "deadline": time.time() - 0.1,
+        }
+    )
+
+    assert await station.comm.receive_nothing(timeout=0.5)
+    assert (await asyncio.wait_for(layer.receive(reply_to), 2))["status"] == "not_connected"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@needs_redis
+async def test_a_take_back_that_fails_is_not_connected_and_the_command_never_sent_later(
+    raw_station, monkeypatch
+):
+    """Redis fails just as the sender withdraws an unacknowledged command: the
+    command stays in the holder's queue, but is past its take deadline. This
+    process plays the holder (its station's link hidden while the command is
+    sent, so it goes through the queue); Redis "down" is a real client of a
+    port where nothing listens."""
+    monkeypatch.setattr(commands, "ACK_TIMEOUT", 0.5)
+    station = await raw_station("CP-TAKEBACK")
+    pk = await Station.objects.filter(station_id="CP-TAKEBACK").values_list("pk", flat=True).aget()
+    loop = asyncio.get_running_loop()
+    client = runtime.redis()
+    other = "other-process-4"
+    queue = commands.QUEUE_KEY.format(other)
+    await client.delete(queue)
+    await client.set(presence.PROCESS_KEY.format(other), "1", ex=30)
+    entry = {"station_id": "CP-TAKEBACK", "conn": 1, "since": 0, "last_seen": 0, "process": other}
+    await client.hset(presence.HASH_KEY, "CP-TAKEBACK", json.dumps(entry))
+    link = runtime.connections.pop(pk)
+    try:
+        sent = asyncio.create_task(
+            commands.command_send(
+                station=commands.Address(pk, "CP-TAKEBACK"), action="Reset", payload={"type": "Hard"}
+            )
+        )
+        while not await client.llen(queue):
+            await asyncio.sleep(0.01)
+        # No retries: redis-py's default backs off for seconds before it fails.
+        runtime.redis_async[loop] = aredis.Redis(port=_closed_port(), retry=Retry(NoBackoff(), 0))
+        with pytest.raises(CommandFailed) as failed:
+            await asyncio.wait_for(sent, 5)
+        assert failed.value.reason == "not_connected"
+    finally:
+        runtime.redis_async[loop] = client
+        runtime.connections[pk] = link
+
+    try:
+        # Redis is back and the holder reads its queue: too late to send it.
+        raw = await client.lpop(queue)
+        assert raw is not None  # not withdrawn
+        await commands._process_message(json.loads(raw))
+        assert await station.comm.receive_nothing(timeout=0.5)
+    finally:
+        await client.delete(presence.PROCESS_KEY.format(other), queue)
+
+
+async def test_a_station_held_here_is_found_by_id_without_the_database(raw_station):
+    await raw_station("CP-BYID")
+    pk = await Station.objects.filter(station_id="CP-BYID").values_list("pk", flat=True).aget()
+    await Station.objects.filter(pk=pk).aupdate(station_id="CP-BYID-RENAMED")  # not asked: not seen
+
+    assert await commands.station_connected("CP-BYID") == commands.Address(
+        pk, "CP-BYID", held_by=presence.PROCESS_ID
+    )
+    assert await commands.station_connected("CP-NOWHERE") is None
+
+
+@needs_redis
+async def test_a_station_held_by_another_process_is_found_by_id_from_its_presence_entry():
+    client = runtime.redis()
+    other = "other-process-5"
+    await client.set(presence.PROCESS_KEY.format(other), "1", ex=30)
+    entry = {"station_id": "CP-YONDER", "pk": 77, "conn": 2, "since": 0, "last_seen": 0, "process": other}
+    older = {"station_id": "CP-OLDER", "conn": 2, "since": 0, "last_seen": 0, "process": other}
+    dead = {**entry, "station_id": "CP-DEAD", "process": "dead-process"}
+    await client.hset(
+        presence.HASH_KEY,
+        mapping={"CP-YONDER": json.dumps(entry), "CP-OLDER": json.dumps(older), "CP-DEAD": json.dumps(dead)},
+    )
+    try:
+        assert await commands.station_connected("CP-YONDER") == commands.Address(
+            77, "CP-YONDER", held_by=other
+        )
+        assert await commands.station_connected("CP-OLDER") is None  # written before entries had pk
+        assert await commands.station_connected("CP-DEAD") is None
+    finally:
+        await client.delete(presence.PROCESS_KEY.format(other))
+        await client.hdel(presence.HASH_KEY, "CP-YONDER", "CP-OLDER", "CP-DEAD")
+
+
+@needs_redis
+async def test_a_command_goes_to_the_process_its_caller_just_saw_holding_the_station():
+    """No second presence look-up: `held_by` (from `station_connected`) is used."""
+    client = runtime.redis()
+    other = "other-process-6"
+    queue = commands.QUEUE_KEY.format(other)
+    await client.delete(queue)
+    address = commands.Address(78, "CP-SEEN", held_by=other)  # no presence entry at all
+    sent = asyncio.create_task(commands.command_send(station=address, action="ClearCache", payload={}))
+    try:
+        _, raw = await client.blpop([queue], timeout=5)
+        reply_to = json.loads(raw)["reply_to"]
+        layer = get_channel_layer()
+        await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
+        result = {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
+        await layer.send(reply_to, result)
+        assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
+    finally:
+        sent.cancel()
+        await client.delete(queue)

@@ -1,6 +1,7 @@
-"""Under ASGI `POST /ocpp/send_command` runs on the event loop: besides
-Django's own request signals it visits a thread once (the station), not once
-per middleware hook, and never for the wait or the station's presence."""
+"""Under ASGI `POST /ocpp/send_command` runs on the event loop: it visits a
+thread at most once (the station, unless it is connected), not for Django's
+request_started, not once per middleware hook, and never for the wait or
+the station's presence."""
 
 import json
 
@@ -12,7 +13,8 @@ from rest_framework.authtoken.models import Token
 from evpower.api.authentication import token_cache
 from evpower.asgi import django_asgi_app
 from evpower.models import Role
-from ocpp_gateway import commands
+from ocpp_gateway import commands, presence
+from stations.models import Station
 from tests.factories import StationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,10 +74,27 @@ async def test_a_command_visits_a_thread_only_for_the_station(token, thread_visi
     assert first["status"] == response["status"] == 200
     assert json.loads(response["body"]) == {"status": "Accepted", "response": {"status": "Accepted"}}
     assert station_answers == ["Reset", "Reset"]
-    # Django's request_started receivers, our one look-up; after the answer,
-    # Django's response.close (request_finished), if it ran yet.
-    assert thread_visits[:2] == ["sync_send", "_command_station"]
-    assert set(thread_visits) <= {"sync_send", "_command_station", "close"}
+    # Our one look-up; after the answer, Django's response.close
+    # (request_finished), if it ran yet.
+    assert thread_visits[:1] == ["_command_station"]
+    assert set(thread_visits) <= {"_command_station", "close"}
+
+
+async def test_a_command_to_a_connected_station_visits_no_thread_before_its_answer(
+    token, thread_visits, station_answers
+):
+    body = {"station_id": "CP-T", "command": "Reset", "payload": {"type": "Soft"}}
+    await _send(token, body)  # looks the token up
+    pk = await sync_to_async(lambda: Station.objects.get(station_id="CP-T").pk)()
+    await presence.register("CP-T", 1, pk)  # as its connection does
+    thread_visits.clear()
+    try:
+        response = await _send(token, body)
+    finally:
+        await presence.unregister("CP-T", 1)
+
+    assert response["status"] == 200
+    assert set(thread_visits) <= {"close"}, thread_visits  # Django's, after the answer
 
 
 async def test_refusals_before_the_station_visit_no_thread_of_ours(token, thread_visits, station_answers):
@@ -86,9 +105,9 @@ async def test_refusals_before_the_station_visit_no_thread_of_ours(token, thread
 
     assert response["status"] == 400
     assert json.loads(response["body"])["error"] == "invalid_payload"
-    # Only Django's request signals and its log line of a 4xx: the cached
+    # Only Django's log line of a 4xx and its request_finished: the cached
     # token is checked, the payload validated, on the event loop.
-    assert set(thread_visits) <= {"sync_send", "log_response", "close"}, thread_visits
+    assert set(thread_visits) <= {"log_response", "close"}, thread_visits
 
 
 async def test_a_cached_token_that_expires_during_the_request_is_not_looked_up_on_the_loop(
@@ -125,4 +144,4 @@ async def test_an_unconnected_station_is_refused_without_a_presence_visit(token,
 
     assert response["status"] == 409
     assert json.loads(response["body"])["error"] == "not_connected"
-    assert set(thread_visits) <= {"sync_send", "_command_station", "log_response", "close"}, thread_visits
+    assert set(thread_visits) <= {"_command_station", "log_response", "close"}, thread_visits

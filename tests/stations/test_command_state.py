@@ -6,7 +6,7 @@ import pytest
 
 from billing.transactions import transaction_start
 from ocpp_gateway.writer import Batch
-from stations.commands_state import command_result_apply, station_availability_get
+from stations.commands_state import command_result_apply, command_result_recorded, station_availability_get
 from stations.local_lists import local_list_default_update_type
 from stations.models import AvailabilityRequest, InstalledChargingProfile, LocalAuthList, Reservation, Station
 from stations.reservations import reservation_use, reservations_expire
@@ -448,3 +448,11 @@ def test_other_commands_and_odd_answers_leave_the_station_alone():
     apply(station, "Reset", {"type": "Soft"}, {"status": "Accepted"})
     apply(station, "GetConfiguration", {}, None)
     assert Station.objects.get(pk=station.pk).configuration == {"K": {"value": "1", "readonly": False}}
+
+
+@pytest.mark.parametrize(
+    ("action", "recorded"),
+    [("GetConfiguration", True), ("ChangeConfiguration", True), ("ReserveNow", True), ("Reset", False)],
+)
+def test_answers_that_change_what_we_keep_are_recorded_before_the_caller_hears(action, recorded):
+    assert command_result_recorded(action) is recorded
