@@ -7,7 +7,7 @@ frame sent, a fifth of the event loop's time under saturated MeterValues.
 asyncio's transports (Uvicorn's) try the socket first and buffer only what it
 did not take; `apply()` makes Twisted's plain TCP connections do the same
 when nothing is waiting to be written before them. Everything else (TLS, a
-registered producer, a connection closing, a full socket, a lost one) takes
+pull or paused producer, a connection closing, a full socket, a lost one) takes
 Twisted's own path, which also notices and reports the errors.
 
 Applied from `evpower.asgi`; a no-op for servers that do not use Twisted."""
@@ -26,7 +26,11 @@ def _write(self: tcp.Connection, data: bytes) -> None:
         and not self.disconnecting
         and not self._writeDisconnecting
         and not self._writeDisconnected
-        and self.producer is None
+        # Twisted's HTTP channel stays registered as the socket's streaming
+        # producer after the WebSocket upgrade: paused only when the buffer is
+        # full, so nothing changes for it. A pull producer is asked for more
+        # when the buffer empties: Twisted's path.
+        and (self.producer is None or (self.streamingProducer and not self.producerPaused))
         and not self._tempDataLen
         and self.offset == len(self.dataBuffer)
     ):

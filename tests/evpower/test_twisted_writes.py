@@ -42,6 +42,38 @@ def test_a_frame_is_on_the_socket_when_write_returns(pair):
     assert reactor.writers == set()  # no epoll registration, no later loop turn
 
 
+class _Producer:
+    paused = 0
+
+    def pauseProducing(self) -> None:
+        self.paused += 1
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def test_a_websocket_upgraded_from_http_writes_at_once_too(pair):
+    # Twisted's HTTP channel stays the socket's streaming producer after the upgrade.
+    connection, peer, reactor = pair
+    producer = _Producer()
+    connection.registerProducer(producer, True)
+    connection.write(b'[3,"2",{}]')
+    assert peer.recv(100) == b'[3,"2",{}]'
+    assert reactor.writers == set()
+    assert producer.paused == 0
+
+
+def test_a_pull_producer_keeps_twisteds_path(pair):
+    # It is asked for more when the buffer empties, which only Twisted's path does.
+    connection, _, reactor = pair
+    connection.registerProducer(_Producer(), False)
+    connection.write(b"data")
+    assert reactor.writers == {connection}
+
+
 def test_what_the_socket_does_not_take_is_buffered_in_order(pair):
     connection, peer, reactor = pair
     big = bytes(range(256)) * 40000  # more than a socketpair's buffer takes at once
