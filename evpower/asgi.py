@@ -12,7 +12,7 @@ django.setup(set_prefix=False)  # what get_asgi_application() does
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
-from evpower import daphne_patches, gc_tuning, middleware, twisted_writes  # noqa: E402
+from evpower import daphne_patches, gc_tuning, middleware  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_patches.apply()
@@ -47,4 +47,3 @@ application = ProtocolTypeRouter(
 # of a busy event loop at 10,000 stations, stalling every station's frames.
 _url_patterns = get_resolver().url_patterns
 gc_tuning.apply()
-twisted_writes.apply()

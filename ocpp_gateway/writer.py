@@ -11,7 +11,6 @@ import asyncio
 import contextvars
 import json
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -184,19 +183,10 @@ _BATCH_UNITS = metrics.writer_batch_size.labels("units")
 _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 # How often the writer thread checks its database connection (see _refresh_connection).
 REFRESH_SECONDS = 10
-# Seconds a thread may hold the GIL while another waits for it (Python's
-# default: 5 ms). The writer thread waits for PostgreSQL with the GIL released
-# and must take it back after each round trip of a commit (BEGIN, UPDATE,
-# two per COPY, COMMIT) while the event loop, busy with frames, holds it: at
-# 5 ms a commit of 80 frames took 70-100 ms against a busy loop instead of
-# 25-40 ms, and every ack waits for its commit.
-SWITCH_INTERVAL = 0.0005
 
 
 class GroupCommitter:
     def __init__(self) -> None:
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
         self._wakeup = asyncio.Event()
