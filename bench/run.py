@@ -256,6 +256,9 @@ class Profiler:
             for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
                 command = [str(spy), "record", "--pid", str(proc.pid), "--nonblocking", "--rate", "50"]
                 command += ["--format", fmt, "-o", str(Path(directory) / f"{name}.{suffix}")]
+                if fmt == "raw":
+                    # Per thread (event loop, writer, ...), waiting included: where a frame's time goes.
+                    command += ["--threads", "--idle"]
                 self.procs.append(
                     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 )
@@ -352,6 +355,47 @@ def client_cpu_pct(results: list[dict]) -> float:
 
 
 # Commands over HTTP -------------------------------------------------------------
+
+
+_WRITER_SERIES = re.compile(
+    r'^(evpower_writer_commit_seconds_(?:sum|count)|evpower_writer_batch_size_sum\{kind="units"\}) (\S+)$',
+    re.MULTILINE,
+)
+
+
+def writer_totals(system: System, token: str | None) -> dict[str, float]:
+    """The project's group-commit counters (commits, their seconds, the frames'
+    units in them), summed over the server processes (each asked on its own port)."""
+    totals: dict[str, float] = {}
+    if system.kind != "project" or not token:
+        return totals
+    for port in system.http_ports:
+        conn = HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/metrics", headers={"Authorization": f"Token {token}"})
+            text = conn.getresponse().read().decode()
+        except OSError:
+            continue
+        finally:
+            conn.close()
+        for name, value in _WRITER_SERIES.findall(text):
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+def writer_figures(before: dict, after: dict, wall: float, out: dict, phase: str) -> None:
+    """Commits per second, mean commit time and frames per commit over a phase."""
+    commits = after.get("evpower_writer_commit_seconds_count", 0) - before.get(
+        "evpower_writer_commit_seconds_count", 0
+    )
+    if commits <= 0:
+        return
+    seconds = after["evpower_writer_commit_seconds_sum"] - before.get("evpower_writer_commit_seconds_sum", 0)
+    units_key = 'evpower_writer_batch_size_sum{kind="units"}'
+    units = after.get(units_key, 0) - before.get(units_key, 0)
+    out[f"{phase}_commits_per_s"] = commits / wall
+    out[f"{phase}_commit_ms"] = 1000 * seconds / commits
+    out[f"{phase}_units_per_commit"] = units / commits
 
 
 class CommandSender(threading.Thread):
@@ -484,7 +528,7 @@ class Plan:
     connect_rate: float = 0  # new connections per second, all processes (0: no pacing)
     sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
     storm_seconds: float | None = None
-    profile: str | None = None  # directory for py-spy recordings of connect and storm
+    profile: str | None = None  # directory for py-spy recordings of each phase
     storm_open_timeout: float = 10  # seconds a station waits for its handshake in the storm
 
     @property
@@ -624,8 +668,13 @@ def _meters(system, clients, plan: Plan, token, targets, database_url, out: dict
     if "saturated" in plan.phases:
         # Every station sends the next one as soon as the last is acked.
         cpu0, svc0, client0 = system.cpu(), service_cpu(), clients.cpu()
+        profiler = Profiler(system, plan.profile, "saturated")
+        commits0 = writer_totals(system, token)
         res = clients.ask("meter", seconds=seconds, rate=None)
+        commits1 = writer_totals(system, token)
+        profiler.stop()
         wall = max(r["wall"] for r in res)
+        writer_figures(commits0, commits1, wall, out, "saturated")
         out["saturated_clients_cpu_pct"] = 100 * (clients.cpu() - client0) / wall
         acked = sum(r["acked"] for r in res)
         out["saturated_per_s"] = acked / wall
@@ -643,9 +692,14 @@ def _meters(system, clients, plan: Plan, token, targets, database_url, out: dict
         sender = CommandSender(system, token, targets)
         sender.start()
         cpu0 = system.cpu()
+        profiler = Profiler(system, plan.profile, "sustained")
+        commits0 = writer_totals(system, token)
         res = clients.ask("meter", seconds=seconds, rate=rate / workers)
+        commits1 = writer_totals(system, token)
+        profiler.stop()
         cmd = sender.stop()
         wall = max(r["wall"] for r in res)
+        writer_figures(commits0, commits1, wall, out, "sustained")
         lat = merged(res, "latencies")
         acked = sum(r["acked"] for r in res)
         out["sustained_target_per_s"] = rate
@@ -730,6 +784,7 @@ def ms(seconds: float | None) -> float | None:
 # Report -------------------------------------------------------------------------------
 
 CPU = "  server / busiest load-client CPU, % of one core"
+COMMITS = "  group commits/s, mean commit ms, frames per commit"
 ROWS = [
     ("stations connected and booted", "connected", "{:.0f}"),
     ("connect + boot (+ start tx), stations/s", "connect_per_s", "{:.0f}"),
@@ -752,9 +807,11 @@ ROWS = [
     ("  PostgreSQL + Redis CPU, % of one core", "saturated_db_redis_cpu_pct", "{:.0f}"),
     ("  busiest load-client process CPU, %", "saturated_client_cpu_pct", "{:.0f}"),
     ("  all load-client processes CPU, % of one core", "saturated_clients_cpu_pct", "{:.0f}"),
+    (COMMITS, ("saturated_commits_per_s", "saturated_commit_ms", "saturated_units_per_commit"), "{:.1f}"),
     ("sustained target (half saturated), msg/s", "sustained_target_per_s", "{:.0f}"),
     ("sustained MeterValues acked/s", "sustained_per_s", "{:.0f}"),
     ("  ack p50 / p99, ms", ("sustained_p50_ms", "sustained_p99_ms"), "{:.1f}"),
+    (COMMITS, ("sustained_commits_per_s", "sustained_commit_ms", "sustained_units_per_commit"), "{:.1f}"),
     ("send_command p50 / p99 under that load, ms", ("cmd_load_p50_ms", "cmd_load_p99_ms"), "{:.1f}"),
     ("MeterValues acked (both phases)", "meter_acked", "{:.0f}"),
     ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),
@@ -962,7 +1019,7 @@ def arguments() -> argparse.Namespace:
         default=10,
         help="seconds a station waits for its handshake in the storm before it retries (default 10)",
     )
-    parser.add_argument("--profile", help="record the servers with py-spy (connect, hold, storm) here")
+    parser.add_argument("--profile", help="record the servers with py-spy (every phase) here")
     parser.add_argument(
         "--backlog",
         type=int,
