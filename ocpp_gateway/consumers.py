@@ -131,7 +131,7 @@ async def _lookups_run(loop: asyncio.AbstractEventLoop) -> None:
     while pending := runtime.lookups.pop(loop, None):
         try:
             # Known stations (all of them, in a storm) in one query ...
-            found = await committer().call(
+            found = await committer().read(
                 partial(stations_for_connection, station_ids=list(pending), unknown_policy="reject")
             )
         except Exception as exc:

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -198,8 +199,11 @@ class GroupCommitter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
+        # Reads that must not queue behind commits (see `read`): their own
+        # thread, so their own database connection.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-read")
         self._after_tasks: set[asyncio.Task] = set()
-        self._last_refresh = 0.0
+        self._last_refresh = threading.local()
         # What units keep from commit to commit (Batch.kept): writer thread only.
         self._kept: dict[type, Any] = {}
         # Units run_later asked for, by unit: one pending run of each at a time.
@@ -222,8 +226,15 @@ class GroupCommitter:
         self._wake()
 
     async def call(self, func: Callable[[], Any]) -> Any:
-        """Run a plain sync function (reads, connect-time lookups) on the writer thread."""
+        """Run a plain sync function (a write outside group commit) on the writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._guarded, func)
+
+    async def read(self, func: Callable[[], Any]) -> Any:
+        """Run a plain sync read on the reader thread, beside the writer: in a
+        reconnect storm the connect-time station lookups queued behind the
+        commits of the stations already in (boots, status, message log), and
+        every handshake waited for them."""
+        return await asyncio.get_running_loop().run_in_executor(self._reader, self._guarded, func)
 
     def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
         self._pending.append((unit, future))
@@ -290,7 +301,9 @@ class GroupCommitter:
             if self._pending or self._rows:
                 await self.drain()
             self._task.cancel()
-        await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, connections.close_all)
+        await loop.run_in_executor(self._reader, connections.close_all)
 
     def _guarded(self, func: Callable[[], Any]) -> Any:
         self._refresh_connection()
@@ -305,11 +318,11 @@ class GroupCommitter:
         """Drop an obsolete or broken connection, at most every few seconds.
 
         `close_old_connections` per unit would make Django's health check (a
-        round trip) precede every query; the writer thread is long-lived, so the
+        round trip) precede every query; the writer's threads are long-lived, so the
         check is only needed now and then, and after an error."""
         now = time.monotonic()
-        if now - self._last_refresh >= REFRESH_SECONDS:
-            self._last_refresh = now
+        if now - getattr(self._last_refresh, "at", 0.0) >= REFRESH_SECONDS:
+            self._last_refresh.at = now
             close_old_connections()
 
     def _timed_commit(self, units: list[Unit], rows: list) -> "Committed":

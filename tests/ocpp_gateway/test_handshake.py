@@ -1,7 +1,9 @@
 """The WebSocket handshake: subprotocol, station ids, registration policy, Basic auth."""
 
+import asyncio
 import base64
 import json
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -134,3 +136,20 @@ async def test_other_websocket_paths_are_refused_cleanly(writer, path):
     # End the refusing consumer as the server would: left blocked in the Redis
     # layer's receive, its task would outlive the test's event loop.
     await comm.disconnect()
+
+
+async def test_a_known_station_is_admitted_while_a_commit_is_in_progress(writer):
+    """In a reconnect storm the writer is busy with the commits of the stations
+    already in; a handshake must not wait for them."""
+    await Station.objects.acreate(station_id="CP-DURING-COMMIT")
+    release = threading.Event()
+    busy = asyncio.ensure_future(committer().run(lambda batch: release.wait(10)))
+    try:
+        await asyncio.sleep(0.1)  # the writer thread is inside that commit now
+        comm = await communicator_for("CP-DURING-COMMIT")
+        connected, _ = await comm.connect(timeout=5)
+        assert connected and not busy.done()
+        await comm.disconnect()
+    finally:
+        release.set()
+        await busy
