@@ -75,6 +75,12 @@ async def _best_effort(awaitable, what: str):
     """Await a presence step; its result, or None (logged) if it failed."""
     try:
         return await asyncio.wait_for(awaitable, timeout=5)
+    except TimeoutError:
+        # No traceback: in an overloaded storm there are thousands, and
+        # formatting each one's cost the busy process more of its time.
+        metrics.channel_layer_errors.labels(what).inc()
+        logger.warning("Station connection: %s took over 5 s (Redis or this process overloaded)", what)
+        return None
     except Exception:
         metrics.channel_layer_errors.labels(what).inc()
         logger.warning("Station connection: %s failed (Redis down?)", what, exc_info=True)

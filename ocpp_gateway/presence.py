@@ -227,8 +227,14 @@ async def register(station_id: str, conn: int, pk: int) -> dict | None:
                 _PROCESS_KEY_PREFIX,
             ],
         )
+    except (asyncio.CancelledError, TimeoutError):
+        # A caller's timeout (a busy process in a storm), not Redis lost: the
+        # write may not have happened, so this station, not every one, is
+        # published by the next flush, in a second.
+        _local.dirty.add(station_id)
+        _local.soon = True
+        raise
     except BaseException:
-        # Also when cancelled (a caller's timeout): the write may not have happened.
         _local.republish = True
         raise
     return json.loads(old) if old else None
@@ -306,6 +312,7 @@ async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> Co
     `store_last_seen` (the database write). Returns what was found held by
     another process (nothing without Redis, or if Redis failed)."""
     dirty, _local.dirty = _local.dirty, set()
+    _local.soon = False
     entries = [_local.entries[s] for s in dirty if s in _local.entries]
     conflicts = Conflicts([], [])
     if settings.REDIS_URL:
@@ -354,7 +361,7 @@ async def flush_forever(
     while True:
         await asyncio.sleep(1)
         waited += 1
-        if waited < gateway_settings.PRESENCE_FLUSH_SECONDS and not _local.republish:
+        if waited < gateway_settings.PRESENCE_FLUSH_SECONDS and not (_local.republish or _local.soon):
             continue
         waited = 0.0
         try:

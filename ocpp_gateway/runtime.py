@@ -34,6 +34,8 @@ class LocalPresence:
         self.entries: dict[str, dict] = {}
         self.dirty: set[str] = set()
         self.republish = False
+        # Stations whose registration was given up on (dirty too): flush soon.
+        self.soon = False
         self.gone: dict[str, int] = {}
 
 

@@ -155,7 +155,7 @@ async def test_a_last_seen_flush_does_not_overwrite_a_newer_connection_elsewhere
     # No outage: the station reconnected to another process, whose notice to
     # close our connection has not arrived yet when our connection's last
     # frame is flushed.
-    await presence.register("CP-MOVED", 1)
+    await presence.register("CP-MOVED", 1, 1)
     theirs = other_process_holds(redis, "CP-MOVED", since=time.time() + 1)
     presence.touch("CP-MOVED")
 
@@ -166,7 +166,7 @@ async def test_a_last_seen_flush_does_not_overwrite_a_newer_connection_elsewhere
 
 
 async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_outage(local_presence, redis):
-    await presence.register("CP-GONE", 1)
+    await presence.register("CP-GONE", 1, 1)
     redis.stop()
     with pytest.raises(redis_py.exceptions.ConnectionError):
         await presence.unregister("CP-GONE", 1)
@@ -180,7 +180,7 @@ async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_o
 
 
 async def test_an_unregister_redis_missed_does_not_remove_a_newer_connection(local_presence, redis):
-    await presence.register("CP-BACK", 1)
+    await presence.register("CP-BACK", 1, 1)
     redis.stop()
     with pytest.raises(redis_py.exceptions.ConnectionError):
         await presence.unregister("CP-BACK", 1)

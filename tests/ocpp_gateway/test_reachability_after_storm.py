@@ -62,7 +62,7 @@ async def test_stations_registering_together_share_round_trips(monkeypatch):
     monkeypatch.setattr(client, "pipeline", counted)
     many = 300
     try:
-        results = await asyncio.gather(*(presence.register(f"CP-TOGETHER-{n}", n) for n in range(many)))
+        results = await asyncio.gather(*(presence.register(f"CP-TOGETHER-{n}", n, n) for n in range(many)))
         assert results == [None] * many
         assert 1 <= len(pipelines) <= 3, f"{len(pipelines)} round trips for {many} stations"
         holders = await asyncio.gather(*(presence.holder(f"CP-TOGETHER-{n}") for n in range(many)))
@@ -77,3 +77,37 @@ async def test_presence_calls_beyond_the_pool_size_wait_for_a_connection():
     many = REDIS_CONNECTIONS * 6
     results = await asyncio.gather(*(presence.is_connected(f"CP-NONE-{n}") for n in range(many)))
     assert results == [False] * many
+
+
+@needs_redis
+async def test_a_registration_given_up_on_is_published_alone_by_the_next_flush(monkeypatch):
+    """A caller's timeout in an overloaded storm is not Redis lost: that one
+    station is published again within a second, not every station every second."""
+    client = runtime.redis()
+    real_pipeline = client.pipeline
+
+    def slow_pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        async def execute(*args, **kwargs):
+            if any(script.script == presence._REGISTER for script in pipe.scripts):
+                await asyncio.sleep(0.5)
+            return await real_execute(*args, **kwargs)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(client, "pipeline", slow_pipeline)
+    local = runtime.presence
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(presence.register("CP-GIVEN-UP", 7, 1), 0.05)
+        assert not local.republish
+        assert local.soon and "CP-GIVEN-UP" in local.dirty
+        monkeypatch.setattr(client, "pipeline", real_pipeline)
+        await presence.flush(store_last_seen=lambda seen: None)
+        assert await presence.holder("CP-GIVEN-UP") == presence.PROCESS_ID
+        assert not local.soon
+    finally:
+        await presence.unregister("CP-GIVEN-UP", 7)
