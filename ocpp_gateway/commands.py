@@ -40,13 +40,20 @@ logger = logging.getLogger(__name__)
 ACK_TIMEOUT = 5.0
 
 
+# How late after its take deadline an ack may still be sent (a slow channel
+# layer) for the holder to go on and send the command.
+ACK_SLACK = 1.0
+
+
 def take_deadline(pushed: float) -> float:
     """The wall-clock time after which the holder no longer takes a command
-    pushed at `pushed`: half-way to the sender's ACK_TIMEOUT, so that by the
-    time the sender withdraws it, nobody can take it even if the withdrawal
-    fails (Redis down); the other half is for the ack to arrive and for the
-    hosts' clocks to differ."""
-    return pushed + ACK_TIMEOUT / 2
+    pushed at `pushed`: when the sender stops waiting for its ack and
+    withdraws it. A holder late in reading its queue still serves it until
+    then (a busy process in a storm); if the withdrawal fails (Redis down),
+    the sender waits another ACK_TIMEOUT for an ack the holder may have sent
+    up to ACK_SLACK after the deadline: the rest is for the hosts' clocks to
+    differ."""
+    return pushed + ACK_TIMEOUT
 
 
 NOT_CONNECTED = "not_connected"  # no CALL was sent
@@ -227,7 +234,7 @@ async def _ack_after_failed_withdrawal(layer, reply_to: str) -> dict:
     came; an error of the channel layer if that cannot be read either (503:
     the command was sent only if its holder acknowledged it in time)."""
     try:
-        return await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT / 2)
+        return await asyncio.wait_for(layer.receive(reply_to), ACK_TIMEOUT)
     except TimeoutError:
         raise CommandFailed(NOT_CONNECTED) from None
     except Exception:
@@ -378,12 +385,15 @@ async def _command_take(message: dict) -> None:
     first (see `_late_ack`)."""
     reply_to = message["reply_to"]
     link = runtime.connections.get(message["pk"])
-    if (
-        link is None
-        or link.station.station_id != message["station_id"]
-        or link.closed
-        or time.time() > message.get("deadline", float("inf"))  # the sender gave up on it
-    ):
+    deadline = message.get("deadline", float("inf"))
+    late = time.time() > deadline  # the sender gave up on it
+    if link is None or link.station.station_id != message["station_id"] or link.closed or late:
+        if late:
+            logger.warning(
+                "%s: a %s from another process found past its take deadline, not sent",
+                message["station_id"],
+                message["action"],
+            )
         await reply_send(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})
         return
     # Where it will be in the station's queue (the sender's bound on the wait):
@@ -391,5 +401,10 @@ async def _command_take(message: dict) -> None:
     position = link.queued() + 1
     if not await reply_send(reply_to, {"type": "ocpp.command.queued", "position": position}):
         return  # not acknowledged: never sent, as the sender will conclude
+    if time.time() > deadline + ACK_SLACK:
+        # The ack took so long that the sender may have stopped waiting for
+        # it (its take-back failed) and answered "not connected": not sent.
+        await reply_send(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})
+        return
     if not link.command(message["action"], message["payload"], message["timeout"], reply_to):
         await reply_send(reply_to, {"type": "ocpp.command.result", "status": NOT_CONNECTED})

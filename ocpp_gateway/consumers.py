@@ -122,7 +122,7 @@ async def _station_lookup(station_id: str) -> StationRef | None:
     """The connecting station (registered per policy), or None (refuse).
 
     Lookups that arrive together (a reconnect storm) share one query on the
-    writer thread, instead of one writer-thread hop each."""
+    writer's reader thread (not behind its commits), instead of one hop each."""
     loop = asyncio.get_running_loop()
     pending = runtime.lookups.get(loop)
     if pending is None:

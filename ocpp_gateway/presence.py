@@ -164,7 +164,8 @@ PIPELINE_SIZE = 1000
 
 async def _script(name: str, source: str, keys: list, args: list):
     """Run a Lua script with the other calls of the same script that arrive
-    meanwhile, in one pipeline: one round trip for all.
+    meanwhile, in one pipeline: one round trip for all (two the first time,
+    when redis-py checks the script is loaded).
 
     In a reconnect storm thousands of stations register at once; one round
     trip each (on an event loop that is itself busy) queued connections for
@@ -183,22 +184,33 @@ async def _scripts_run(loop: asyncio.AbstractEventLoop, source: str) -> None:
     client = _redis_async()
     script = client.register_script(source)
     while calls := runtime.redis_calls.pop((loop, source), None):
+        # Not those whose caller gave up meanwhile (a timeout): a registration
+        # sent after its station's removal would list it again for good. The
+        # station is published by the next flush instead (register's `soon`).
+        calls = [call for call in calls if not call[2].done()]
         for start in range(0, len(calls), PIPELINE_SIZE):
             chunk = calls[start : start + PIPELINE_SIZE]
-            pipe = client.pipeline(transaction=False)
-            for keys, args, _ in chunk:
-                await script(keys=keys, args=args, client=pipe)
             try:
+                pipe = client.pipeline(transaction=False)
+                for keys, args, _ in chunk:
+                    await script(keys=keys, args=args, client=pipe)
                 results = await pipe.execute(raise_on_error=False)
-            except Exception as exc:
+            except BaseException as exc:
                 results = [exc] * len(chunk)
-            for (_, _, future), result in zip(chunk, results, strict=True):
-                if future.done():
-                    continue  # its caller gave up (cancelled)
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                if not isinstance(exc, Exception):
+                    _settle(chunk, results)
+                    raise
+            _settle(chunk, results)
+
+
+def _settle(chunk: list, results: list) -> None:
+    for (_, _, future), result in zip(chunk, results, strict=True):
+        if future.done():
+            continue  # its caller gave up (cancelled)
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 async def register(station_id: str, conn: int, pk: int) -> dict | None:

@@ -103,9 +103,10 @@ class GatewayRuntime:
         task = self._tasks.get((loop, name))
         if task is None or task.done():
             # Not the starting connection's context (its station id on every line).
-            self._tasks[(loop, name)] = loop.create_task(
+            task = self._tasks[(loop, name)] = loop.create_task(
                 start(), name=f"gateway-{name}", context=contextvars.Context()
             )
+            task.add_done_callback(_background_task_done)
 
     def _forget_closed_loops(self) -> None:
         for loop in [lp for lp in self._writers if lp.is_closed()]:
@@ -118,6 +119,12 @@ class GatewayRuntime:
             del self.redis_calls[key]
         for loop in [lp for lp in self.lookups if lp.is_closed()]:
             del self.lookups[loop]
+
+
+def _background_task_done(task: asyncio.Task) -> None:
+    # Started again by the next caller; but its failure must not go unseen.
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("Background task %s failed", task.get_name(), exc_info=task.exception())
 
 
 runtime = GatewayRuntime()

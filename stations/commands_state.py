@@ -50,10 +50,9 @@ ConfigurationChange = Callable[[dict], dict]
 class Configurations:
     """The configuration answers of one commit, applied with one read.
 
-    Every station is asked for its configuration after each boot: a fleet
-    rebooting (a server restart) answers thousands at once, mostly what we
-    know already, and one locked read each kept the single writer thread
-    waiting on a round trip per station."""
+    A fleet of new stations (or one whose firmware changed) answers
+    thousands at once, and one locked read each kept the single writer
+    thread waiting on a round trip per station."""
 
     def __init__(self) -> None:
         self.changes: list[tuple[int, ConfigurationChange]] = []

@@ -148,7 +148,8 @@ async def test_energy_limit_makes_the_central_system_stop_once(server):
         await asyncio.sleep(1)  # a second stop would have been sent by now
         stops = [kwargs for action, kwargs in cp.received if action == "RemoteStopTransaction"]
         assert stops == [{"transaction_id": tx_id}]
-        session = (await api.get(f"/ocpp/sessions/{session_id}")).json()
+        # Live sessions are priced at most every OCPP_LIVE_SESSION_SECONDS.
+        session = await api.session_when(session_id, lambda s: s["energy_kwh"] == "2.300")
         assert (session["status"], session["energy_kwh"]) == ("stopping", "2.300")
         await cp.call(
             call.StopTransaction(

@@ -224,6 +224,41 @@ async def test_a_command_taken_after_its_deadline_is_never_sent(raw_station):
     assert (await asyncio.wait_for(layer.receive(reply_to), 2))["status"] == "not_connected"
 
 
+async def test_a_command_whose_ack_went_out_too_late_is_not_sent(raw_station, monkeypatch):
+    """The holder took the command in time, but its ack reached the channel
+    layer so late that the sender may have given up (its take-back failed):
+    not sent, and the sender hears "not connected" if it still listens."""
+    station = await raw_station("CP-SLOW-ACK")
+    pk = await Station.objects.filter(station_id="CP-SLOW-ACK").values_list("pk", flat=True).aget()
+    layer = get_channel_layer()
+    reply_to = await layer.new_channel()
+    real_reply_send = commands.reply_send
+
+    async def slow_ack(channel, message):
+        if message["type"] == "ocpp.command.queued":
+            await asyncio.sleep(0.4)  # past deadline + slack below
+        return await real_reply_send(channel, message)
+
+    monkeypatch.setattr(commands, "reply_send", slow_ack)
+    monkeypatch.setattr(commands, "ACK_SLACK", 0.1)
+    await commands._process_message(
+        {
+            "type": "ocpp.command",
+            "pk": pk,
+            "station_id": "CP-SLOW-ACK",
+            "action": "Reset",
+            "payload": {"type": "Hard"},
+            "reply_to": reply_to,
+            "timeout": 5,
+            "deadline": time.time() + 0.1,
+        }
+    )
+
+    assert await station.comm.receive_nothing(timeout=0.5)
+    assert (await asyncio.wait_for(layer.receive(reply_to), 2))["type"] == "ocpp.command.queued"
+    assert (await asyncio.wait_for(layer.receive(reply_to), 2))["status"] == "not_connected"
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
