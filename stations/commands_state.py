@@ -24,7 +24,10 @@ def command_result_apply(*, batch, station_pk: int, action: str, request: dict, 
     if configuration_change is not None:
         change = configuration_change(request=request, response=response)
         if change is not None:
-            batch.state(Configurations).changes.append((station_pk, change))
+            configurations = batch.state(Configurations)
+            configurations.changes.append((station_pk, change))
+            if action == "GetConfiguration" and not request.get("key"):
+                configurations.whole.add(station_pk)
         return
     handler = _HANDLERS.get(action)
     if handler is not None:
@@ -56,6 +59,8 @@ class Configurations:
 
     def __init__(self) -> None:
         self.changes: list[tuple[int, ConfigurationChange]] = []
+        # Stations that answered with their whole configuration: known again.
+        self.whole: set[int] = set()
 
     def flush(self, batch) -> None:
         # Locked (in pk order, as every writer locks stations) so that an
@@ -72,10 +77,16 @@ class Configurations:
                 known[station_pk] = change(known[station_pk])
         for station_pk, configuration in known.items():
             station = stations[station_pk]
+            changed = []
             if configuration != (station.configuration or {}):
-                # Saved (not updated) so the audit trail records the change.
                 station.configuration = configuration
-                station.save(update_fields=["configuration"])
+                changed.append("configuration")
+            if station.configuration_stale and station_pk in self.whole:
+                station.configuration_stale = False
+                changed.append("configuration_stale")
+            if changed:
+                # Saved (not updated) so the audit trail records the change.
+                station.save(update_fields=changed)
 
 
 def _get_configuration(*, request: dict, response: dict) -> ConfigurationChange:

@@ -68,6 +68,10 @@ class Station(models.Model):
     # Known configuration: key -> {"value": str|None, "readonly": bool}, from
     # GetConfiguration results and accepted ChangeConfiguration calls.
     configuration = models.JSONField(default=dict, blank=True)
+    # The station booted reporting other boot info (firmware, hardware) than
+    # before and has not answered a whole GetConfiguration since: asked again
+    # at its next boot until it does.
+    configuration_stale = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -36,9 +36,10 @@ class BootAnswer:
     (`StationBoots.flush`): read it after the unit's commit.
 
     `status` answers the station; `configuration_stale` says whether to ask
-    for its configuration: unknown yet, the station reports itself otherwise
-    than before (new firmware or hardware can change its keys), or values
-    changed with RebootRequired took effect only now. Not after every boot: a
+    for its configuration: unknown yet, the station reported itself otherwise
+    than before (new firmware or hardware can change its keys) and has not
+    answered a GetConfiguration since (`Station.configuration_stale`), or
+    values changed with RebootRequired took effect only now. Not after every boot: a
     fleet rebooting at once (a server restart) mostly has nothing new to say,
     and asking each one costs a call, its answer and a write per station."""
 
@@ -90,42 +91,48 @@ class StationBoots:
         """_write_at_once on databases without arrays."""
         fields = [field for field, _ in _BOOT_FIELDS]
         before = {
-            pk: (registration, reported, configuration)
-            for pk, registration, configuration, *reported in Station.objects.filter(
+            pk: (registration, stale, configuration, reported)
+            for pk, registration, stale, configuration, *reported in Station.objects.filter(
                 pk__in=list(self.latest)
-            ).values_list("pk", "registration_status", "configuration", *fields)
+            ).values_list("pk", "registration_status", "configuration_stale", "configuration", *fields)
         }
         written = {}
         for station_pk, (info, now, _) in self.latest.items():
             if station_pk not in before:
                 continue
+            registration, stale, configuration, reported = before[station_pk]
             reports = [info.get(key, "") for _, key in _BOOT_FIELDS]
+            stale = stale or reported != reports
             Station.objects.filter(pk=station_pk).update(
-                **dict(zip(fields, reports, strict=True)), last_boot_at=now, last_seen=now
+                **dict(zip(fields, reports, strict=True)),
+                last_boot_at=now,
+                last_seen=now,
+                configuration_stale=stale,
             )
-            registration, reported, configuration = before[station_pk]
-            stale = (
-                not configuration
-                or list(reported) != reports
-                or any(isinstance(e, dict) and e.get("reboot_required") for e in configuration.values())
+            written[station_pk] = (
+                registration,
+                stale
+                or not configuration
+                or any(isinstance(e, dict) and e.get("reboot_required") for e in configuration.values()),
             )
-            written[station_pk] = (registration, stale)
         return written
 
 
 # Arrays keep the statement's text the same whatever the number of boots. The
 # self-join (`before`) reads each row as it was before this statement wrote it.
+_REPORTED_BEFORE = f"({', '.join(f'before.{field}' for field, _ in _BOOT_FIELDS)})"
+_REPORTED_NOW = f"({', '.join(f'v.{field}' for field, _ in _BOOT_FIELDS)})"
 _BOOTS_WRITE = f"""
 UPDATE {Station._meta.db_table} AS s SET {", ".join(f"{field} = v.{field}" for field, _ in _BOOT_FIELDS)},
-  last_boot_at = v.at, last_seen = v.at
+  last_boot_at = v.at, last_seen = v.at,
+  configuration_stale = before.configuration_stale OR {_REPORTED_BEFORE} IS DISTINCT FROM {_REPORTED_NOW}
 FROM unnest(%s::bigint[], {", ".join("%s::text[]" for _ in _BOOT_FIELDS)}, %s::timestamptz[])
   AS v(id, {", ".join(field for field, _ in _BOOT_FIELDS)}, at),
   {Station._meta.db_table} AS before
 WHERE s.id = v.id AND before.id = v.id
 RETURNING s.id, s.registration_status,
-  before.configuration = '{{}}'::jsonb
-  OR ({", ".join(f"before.{field}" for field, _ in _BOOT_FIELDS)})
-     IS DISTINCT FROM ({", ".join(f"v.{field}" for field, _ in _BOOT_FIELDS)})
+  s.configuration_stale
+  OR before.configuration = '{{}}'::jsonb
   OR jsonb_path_exists(before.configuration, '$.*.reboot_required ? (@ == true)')
 """
 

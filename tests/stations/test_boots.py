@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from ocpp_gateway.writer import Batch
+from stations.commands_state import command_result_apply
 from stations.models import RegistrationStatus, Station
 from stations.reports import station_boot
 from tests.factories import StationFactory
@@ -88,3 +89,39 @@ def test_the_answer_says_whether_the_configuration_may_have_changed(configuratio
     answer = station_boot(batch=batch, station_pk=station.pk, info=reported, now=T0)
     batch.flush()
     assert answer.configuration_stale is stale
+
+
+def boot(station, reported) -> bool:
+    batch = Batch()
+    answer = station_boot(batch=batch, station_pk=station.pk, info=reported, now=T0)
+    batch.flush()
+    return answer.configuration_stale
+
+
+def test_new_firmware_is_asked_about_until_the_station_answers():
+    station = StationFactory(configuration=KNOWN, vendor="V1", model="M1", firmware_version="1.1")
+    assert boot(station, {**info(1), "firmwareVersion": "2.0"})
+    # The GetConfiguration never came (timeout, reboot): asked again next time.
+    assert boot(station, {**info(1), "firmwareVersion": "2.0"})
+    batch = Batch()
+    answer = {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}
+    command_result_apply(
+        batch=batch, station_pk=station.pk, action="GetConfiguration", request={}, response=answer
+    )
+    batch.flush()
+    assert not boot(station, {**info(1), "firmwareVersion": "2.0"})
+
+
+def test_answers_for_some_keys_only_leave_it_asked_about():
+    station = StationFactory(configuration=KNOWN, vendor="V1", model="M1", firmware_version="1.1")
+    assert boot(station, {**info(1), "firmwareVersion": "2.0"})
+    batch = Batch()
+    command_result_apply(
+        batch=batch,
+        station_pk=station.pk,
+        action="GetConfiguration",
+        request={"key": ["HeartbeatInterval"]},
+        response={"configurationKey": [{"key": "HeartbeatInterval", "value": "60"}]},
+    )
+    batch.flush()
+    assert boot(station, {**info(1), "firmwareVersion": "2.0"})
