@@ -109,17 +109,21 @@ class CentralSystem(ChargePoint):
 
     # Framing ---------------------------------------------------------------
 
-    async def route_message(self, raw_msg):
+    async def route_message(self, raw_msg, received_at=None):
+        """Handle one frame from the station; `received_at`, when it was read
+        off the socket (the message log's time: a call may be handled a little
+        after a reply read behind it), else now."""
+        at = received_at or utcnow()
         try:
             msg = parse_frame(raw_msg)
         except OCPPCallError as error:
             unique_id = error.unique_id or "-1"
-            self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]}, raw_msg)
+            self._log("in", 0, "", unique_id, {"raw": raw_msg[:4096]}, raw_msg, at)
             await self._send_error(unique_id, "", error)
             return
 
         if isinstance(msg, Call):
-            unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg)
+            unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg, at)
             if unstorable and _INVALID_TEXT.search(raw_msg):
                 # No OCPP 1.6 string may hold these, and the database cannot store them.
                 error = OCPPCallError(
@@ -133,7 +137,7 @@ class CentralSystem(ChargePoint):
 
         action = self._pending_action.get(msg.unique_id, "")
         if isinstance(msg, CallResult):
-            self._log("in", 3, action, msg.unique_id, msg.payload, raw_msg)
+            self._log("in", 3, action, msg.unique_id, msg.payload, raw_msg, at)
         else:
             self._log(
                 "in",
@@ -146,6 +150,7 @@ class CentralSystem(ChargePoint):
                     "errorDetails": msg.error_details,
                 },
                 raw_msg,
+                at,
             )
         future = self._pending.get(msg.unique_id)
         if future is None or future.done():
@@ -232,9 +237,12 @@ class CentralSystem(ChargePoint):
             text,
         )
 
-    def _log(self, direction: str, kind: int, action: str, unique_id: str, payload, raw: str) -> bool:
-        """Log a frame; `raw` is its text as on the wire. True if it held text
-        the database cannot store (then logged cleaned)."""
+    def _log(
+        self, direction: str, kind: int, action: str, unique_id: str, payload, raw: str, at=None
+    ) -> bool:
+        """Log a frame (`at`: when it came or went, default now); `raw` is its
+        text as on the wire. True if it held text the database cannot store
+        (then logged cleaned)."""
         unstorable = _UNSTORABLE.search(raw) is not None
         message_type = MESSAGE_TYPE_NAMES.get(kind, "INVALID")
         metrics.message_counted(direction, message_type, action)
@@ -247,7 +255,7 @@ class CentralSystem(ChargePoint):
             action,
             unique_id,
             _storable(payload) if unstorable else payload,
-            utcnow(),
+            at or utcnow(),
         )
         self._writer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable

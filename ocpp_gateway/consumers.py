@@ -23,6 +23,7 @@ from functools import partial
 from ocpp.messages import CallError
 
 from evpower import logs
+from evpower.clock import utcnow
 from ocpp_gateway import commands, housekeeping, live_feed, metrics, presence
 from ocpp_gateway.chargepoint import CallNotSent, CentralSystem, ConnectionClosed
 from ocpp_gateway.commands import DISCONNECTED, NOT_CONNECTED, STATION_ERROR, TIMEOUT
@@ -352,13 +353,13 @@ class StationLink:
                 continue
             if self._handling is not None:
                 await self._handling  # the station's calls one at a time, in order
-            self._handling = self.loop.create_task(self._route(text))
+            self._handling = self.loop.create_task(self._route(text, utcnow()))
         if self._handling is not None:
             await self._handling
 
-    async def _route(self, text: str) -> None:
+    async def _route(self, text: str, received_at=None) -> None:
         try:
-            await self.cp.route_message(text)
+            await self.cp.route_message(text, received_at)
         except ConnectionClosed:
             pass
         except Exception:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stations.models import Station
+from stations.models import MessageLog, Station
 from tests.ocpp_gateway.conftest import communicator_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,3 +111,25 @@ async def test_configuration_is_asked_after_boot_only_when_it_may_have_changed(
     await station.listen(1)
     assert [name for name, _ in station.calls] == (["GetConfiguration"] if asked else [])
     await comm.disconnect()
+
+
+async def test_the_message_log_keeps_the_wire_order_of_a_call_and_a_reply_behind_it(station):
+    """A station's call is handled in a task of its own while a reply read
+    right behind it is routed at once: the log still says which came first."""
+    await station.send(BOOT)
+    while True:
+        frame = json.loads(await station.comm.receive_from(timeout=5))
+        if frame[0] == 2 and frame[2] == "GetConfiguration":
+            break
+    # The station's own call, then (already queued behind it) its answer to ours.
+    await station.send([2, "hb", "Heartbeat", {}])
+    await station.send([3, frame[1], {"configurationKey": []}])
+    await station.until_reply("hb")
+    await station.listen(0.5)
+    rows = [
+        (row.message_type, row.action)
+        async for row in MessageLog.objects.filter(station_id="CP-AFTER-BOOT", direction="in")
+        .exclude(action="BootNotification")
+        .order_by("created_at", "id")
+    ]
+    assert rows[:2] == [("CALL", "Heartbeat"), ("CALLRESULT", "GetConfiguration")]
