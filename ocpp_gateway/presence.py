@@ -92,14 +92,6 @@ local process = cjson.decode(current)['process']
 if redis.call('EXISTS', ARGV[2] .. tostring(process)) == 1 then return current end
 return false
 """
-# The process holding a station now, if that process lives.
-_HOLDER = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then return false end
-local process = cjson.decode(current)['process']
-if redis.call('EXISTS', ARGV[2] .. tostring(process)) == 1 then return process end
-return false
-"""
 # A flush's write of this process's entries (ARGV: this process, the process
 # key prefix, then per station its id, entry JSON and connect time): each is
 # written only if the hash has none for the station, or has this process's
@@ -276,8 +268,14 @@ async def holder(station_id: str) -> str | None:
     None without Redis or if none does (a dead process's entry counts as none)."""
     if not settings.REDIS_URL:
         return None
-    process = await _redis_async().eval(_HOLDER, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
-    return process.decode() if isinstance(process, bytes) else process
+    entry = await _live_entry(station_id)
+    return entry["process"] if entry else None
+
+
+async def _live_entry(station_id: str) -> dict | None:
+    """The station's entry in Redis if the process holding it lives."""
+    raw = await _redis_async().eval(_HOLDER_ENTRY, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
+    return json.loads(raw) if raw else None
 
 
 async def held(station_id: str) -> tuple[int, str] | None:
@@ -289,8 +287,7 @@ async def held(station_id: str) -> tuple[int, str] | None:
         return (entry["pk"], PROCESS_ID) if "pk" in entry else None
     if not settings.REDIS_URL:
         return None
-    raw = await _redis_async().eval(_HOLDER_ENTRY, 1, HASH_KEY, station_id, _PROCESS_KEY_PREFIX)
-    entry = json.loads(raw) if raw else {}
+    entry = await _live_entry(station_id) or {}
     return (entry["pk"], entry["process"]) if "pk" in entry else None
 
 
