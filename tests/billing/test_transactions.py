@@ -471,16 +471,19 @@ def test_final_bill_prices_each_period_by_the_stored_samples(station, tag):
     assert Session.objects.get(transaction_id=tx_id).cost == Decimal("2.40")
 
 
+# Free before 10:30 (the tariff's own price 0), 1.00/kWh from 10:30 to 11:00 on T0's weekday.
+FROM_1030_AT_1 = {
+    "days": [3],
+    "start": "10:30",
+    "end": "11:00",
+    "price_per_kwh": "1.00",
+    "price_per_minute": "0",
+    "idle_fee_per_minute": "0",
+}
+
+
 def test_transaction_data_samples_count_in_the_final_bill(station, tag):
-    period = {
-        "days": [3],
-        "start": "10:30",
-        "end": "11:00",
-        "price_per_kwh": "1.00",
-        "price_per_minute": "0",
-        "idle_fee_per_minute": "0",
-    }
-    make_tariff(price_per_kwh="0", periods=[period])
+    make_tariff(price_per_kwh="0", periods=[FROM_1030_AT_1])
     tx_id = start(station, meter_start=0).transaction_id
     data = [{"timestamp": format_time(minutes(30)), "sampledValue": [{"value": "4.0", "unit": "kWh"}]}]
     stop(station, tx_id, 5000, minutes(60), transaction_data=data)
@@ -493,15 +496,7 @@ def test_transaction_data_samples_count_in_the_final_bill(station, tag):
 def test_meter_values_committed_with_the_stop_count_in_the_final_bill(station, tag):
     # Free until 10:30, 1.00/kWh from 10:30 to 11:00; the 10:30 sample comes in a
     # MeterValues frame whose commit is the StopTransaction's.
-    period = {
-        "days": [3],
-        "start": "10:30",
-        "end": "11:00",
-        "price_per_kwh": "1.00",
-        "price_per_minute": "0",
-        "idle_fee_per_minute": "0",
-    }
-    make_tariff(price_per_kwh="0", periods=[period])
+    make_tariff(price_per_kwh="0", periods=[FROM_1030_AT_1])
     tx_id = start(station, meter_start=0).transaction_id
 
     def sample(batch):

@@ -87,6 +87,16 @@ async def test_a_replaced_notice_closes_only_the_connection_it_names(raw_station
     assert pk not in runtime.connections
 
 
+async def _holder_accepts(reply_to: str) -> None:
+    """Play the process holding the station: acknowledge the command, then
+    answer it with the station's Accepted."""
+    layer = get_channel_layer()
+    await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
+    await layer.send(
+        reply_to, {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
+    )
+
+
 @needs_redis
 async def test_a_stale_presence_entry_of_a_dead_process_is_not_connected_at_once():
     client = runtime.redis()
@@ -126,12 +136,7 @@ async def test_a_command_reaches_a_station_held_by_another_process():
             "CP-THERE",
             "ClearCache",
         )
-        layer = get_channel_layer()
-        await layer.send(message["reply_to"], {"type": "ocpp.command.queued", "position": 1})
-        await layer.send(
-            message["reply_to"],
-            {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}},
-        )
+        await _holder_accepts(message["reply_to"])
         assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
     finally:
         await client.delete(presence.PROCESS_KEY.format(other), queue)
@@ -174,11 +179,7 @@ async def test_a_command_taken_after_the_ack_timeout_is_answered_with_its_result
     )
     _, raw = await client.blpop([other_queue], timeout=5)  # taken, but acknowledged late
     await asyncio.sleep(commands.ACK_TIMEOUT + 0.5)
-    reply_to = json.loads(raw)["reply_to"]
-    layer = get_channel_layer()
-    await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
-    result = {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
-    await layer.send(reply_to, result)
+    await _holder_accepts(json.loads(raw)["reply_to"])
 
     assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
     assert time.monotonic() - started > commands.ACK_TIMEOUT
@@ -358,11 +359,7 @@ async def test_a_command_goes_to_the_process_its_caller_just_saw_holding_the_sta
     sent = asyncio.create_task(commands.command_send(station=address, action="ClearCache", payload={}))
     try:
         _, raw = await client.blpop([queue], timeout=5)
-        reply_to = json.loads(raw)["reply_to"]
-        layer = get_channel_layer()
-        await layer.send(reply_to, {"type": "ocpp.command.queued", "position": 1})
-        result = {"type": "ocpp.command.result", "status": "ok", "response": {"status": "Accepted"}}
-        await layer.send(reply_to, result)
+        await _holder_accepts(json.loads(raw)["reply_to"])
         assert await asyncio.wait_for(sent, 5) == {"status": "Accepted"}
     finally:
         sent.cancel()

@@ -7,7 +7,6 @@ persistence or a network partition keeps it)."""
 import asyncio
 import json
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -16,7 +15,8 @@ from asgiref.sync import sync_to_async
 
 from ocpp_gateway import presence
 from ocpp_gateway.runtime import runtime
-from tests.live import _free_port, http
+from tests.live import http
+from tests.redis_server import PrivateRedis
 from tests.station import station_session
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
@@ -24,44 +24,9 @@ pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs 
 OTHER = "other-process"
 
 
-class PersistentRedis:
-    """A private redis-server that keeps its data across a stop and a start."""
-
-    def __init__(self, directory):
-        self.port = _free_port()
-        self.directory = directory
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis_py.Redis:
-        return redis_py.Redis(port=self.port)
-
-    def start(self):
-        # No snapshots of its own: only SHUTDOWN SAVE writes the data.
-        options = {"port": self.port, "bind": "127.0.0.1", "dir": self.directory, "save": ""}
-        self.proc = subprocess.Popen(
-            ["redis-server", *(arg for name, value in options.items() for arg in (f"--{name}", str(value)))],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).returncode:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.proc is not None:
-            # SHUTDOWN SAVE writes the data the next start loads.
-            subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "save"], capture_output=True)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def redis(tmp_path):
-    instance = PersistentRedis(tmp_path)
+    instance = PrivateRedis(tmp_path)
     instance.start()
     yield instance
     instance.stop()
@@ -165,12 +130,17 @@ async def test_a_last_seen_flush_does_not_overwrite_a_newer_connection_elsewhere
     assert conflicts.stale == [("CP-MOVED", 1)]
 
 
-async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_outage(local_presence, redis):
-    await presence.register("CP-GONE", 1, 1)
+async def unregister_missed(redis, station_id: str) -> None:
+    """The station's connection ends while Redis is down (then back)."""
+    await presence.register(station_id, 1, 1)
     redis.stop()
     with pytest.raises(redis_py.exceptions.ConnectionError):
-        await presence.unregister("CP-GONE", 1)
+        await presence.unregister(station_id, 1)
     redis.start()
+
+
+async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_outage(local_presence, redis):
+    await unregister_missed(redis, "CP-GONE")
     assert held_by(redis, "CP-GONE")["process"] == presence.PROCESS_ID  # kept through the restart
 
     await presence.flush(store_last_seen=no_store)
@@ -180,11 +150,7 @@ async def test_an_unregister_redis_missed_is_done_by_the_first_flush_after_the_o
 
 
 async def test_an_unregister_redis_missed_does_not_remove_a_newer_connection(local_presence, redis):
-    await presence.register("CP-BACK", 1, 1)
-    redis.stop()
-    with pytest.raises(redis_py.exceptions.ConnectionError):
-        await presence.unregister("CP-BACK", 1)
-    redis.start()
+    await unregister_missed(redis, "CP-BACK")
     theirs = other_process_holds(redis, "CP-BACK", since=time.time())
 
     await presence.flush(store_last_seen=no_store)

@@ -3,15 +3,14 @@ answered; live state and commands come back when Redis does."""
 
 import asyncio
 import shutil
-import subprocess
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
 from ocpp.v16 import call
 
 from billing.models import Transaction
-from tests.live import _free_port, http
+from tests.live import http
+from tests.redis_server import PrivateRedis
 from tests.station import now_iso, station_session
 
 pytestmark = [
@@ -21,43 +20,9 @@ pytestmark = [
 ]
 
 
-class Redis:
-    """A private redis-server that the test can stop and start."""
-
-    def __init__(self):
-        self.port = _free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).returncode:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
 def redis():
-    instance = Redis()
+    instance = PrivateRedis()
     instance.start()
     yield instance
     instance.stop()
@@ -66,7 +31,7 @@ def redis():
 async def test_stations_keep_charging_through_a_redis_outage(start_server, live_token, redis):
     server = start_server(
         fresh=True,
-        REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
+        REDIS_URL=redis.url,
         OCPP_PRESENCE_FLUSH_SECONDS="1",
         OCPP_PRESENCE_PROCESS_TTL="3",
     )
