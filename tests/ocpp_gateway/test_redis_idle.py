@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.live import http
-from tests.ocpp_gateway.test_redis_outage import Redis
+from tests.redis_server import PrivateRedis
 from tests.station import station_session
 
 pytestmark = [
@@ -25,7 +25,7 @@ LAYER_ERROR = "Channel layer unreachable"
 def private_redis():
     """A redis-server of this test's own, which it may freeze (SIGSTOP).
     (Where REDIS_URL is set, redis-server is installed: .ci/run starts one.)"""
-    instance = Redis()
+    instance = PrivateRedis()
     instance.start()
     yield instance
     if instance.proc is not None:
