@@ -294,6 +294,41 @@ def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_s
     assert (session.energy_kwh, session.cost) == (Decimal("3.000"), Decimal("3.00"))
 
 
+@pytest.mark.django_db(transaction=True)  # the writer's on_commit work runs
+def test_a_commit_prices_at_most_refresh_per_commit_sessions_and_the_rest_soon_after(
+    station, tag, settings, monkeypatch
+):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    monkeypatch.setattr(transactions, "REFRESH_PER_COMMIT", 2)
+    make_tariff(price_per_kwh="1.00")
+    connectors = range(1, 6)
+    tx_ids = [start(station, connector_id=c, meter_start=0).transaction_id for c in connectors]
+    kept = {}
+    batch = Batch(kept=kept)
+    for connector_id, tx_id in zip(connectors, tx_ids, strict=True):
+        transactions.meter_values_record(
+            batch=batch,
+            station_pk=station.pk,
+            connector_id=connector_id,
+            transaction_id=tx_id,
+            meter_values=[{"timestamp": minutes(1), "sampledValue": [{"value": "1000"}]}],
+        )
+    batch.flush()
+
+    def priced() -> int:
+        return Session.objects.filter(transaction_id__in=tx_ids, energy_kwh=Decimal("1.000")).count()
+
+    assert priced() == 2  # all five were due: two now...
+    for expected in (4, 5):  # ...the others two at a time, in commits soon after
+        [(delay, rest)] = batch.later
+        assert delay < 1  # not LIVE_SESSION_SECONDS later
+        batch = Batch(kept=kept)
+        rest(batch)
+        batch.flush()
+        assert priced() == expected
+    assert batch.later == []  # nothing left over
+
+
 def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
     settings.OCPP = {"LIVE_SESSION_SECONDS": 0}
     make_tariff(price_per_kwh="1.00")
