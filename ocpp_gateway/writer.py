@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from django.db import (
@@ -51,7 +52,10 @@ class Batch:
     rows to insert, state gathered per commit or kept by the writer, work to
     start once committed or to run in a later commit."""
 
-    def __init__(self, rows: list | None = None, kept: dict | None = None) -> None:
+    def __init__(
+        self, rows: list | None = None, kept: dict | None = None, tail: "_CommitTail | None" = None
+    ) -> None:
+        self._tail = tail
         self._values: dict[tuple[type, tuple[str, ...]], list[tuple]] = {}
         for model, columns, values in rows or ():
             self.insert_values(model, columns, values)
@@ -97,80 +101,130 @@ class Batch:
 
     def run_later(self, delay: float, unit: Callable[["Batch"], Any]) -> None:
         """Queue `unit(batch)` for a commit at least `delay` seconds after this
-        one succeeded, unless that unit is queued for later already (its
-        failure is logged, nobody waits for it)."""
+        one succeeded, unless that unit is queued for that time or sooner
+        already (one pending run per unit; its failure is logged, nobody
+        waits for it)."""
         self.later.append((delay, unit))
 
     def flush(self) -> None:
         states, self._states = self._states, {}
         for state in states.values():
             state.flush(self)
-        postgres = connection.vendor == "postgresql"
+        if self._values and self._tail is not None:
+            self._tail.open()
         for (model, columns), values in self._values.items():
-            if postgres:
-                _copy_values(model, columns, values)
-            else:
-                model.objects.bulk_create(
-                    [model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500
-                )
+            _insert_values(model, columns, values)
         self._values.clear()
 
 
-# Plain types psycopg adapts as they are; other fields' values go through the
-# field's own conversion (JSON, decimals...).
-_AS_IS = (
+class _CommitTail:
+    """A commit's last statements, its rows' INSERTs, sent with its COMMIT in
+    one round trip (PostgreSQL pipeline mode) rather than one round trip each.
+
+    The writer thread's every round trip waits, once PostgreSQL has answered,
+    for the GIL from a busy event loop (which drops and retakes it at each
+    socket call, so a waiting thread's turn keeps being put off): that wait,
+    not the statements, was most of a commit's time under load. Opened only
+    after the units and states have run: in pipeline mode a cursor's rowcount
+    is unknown, and the ORM's saves rely on it. Wraps the transaction, so
+    that its COMMIT goes in the pipeline too."""
+
+    def __init__(self) -> None:
+        self._pipeline = None
+
+    def open(self) -> None:
+        if self._pipeline is None and connection.vendor == "postgresql":
+            connection.ensure_connection()
+            self._pipeline = connection.connection.pipeline()
+            self._pipeline.__enter__()
+
+    def __enter__(self) -> "_CommitTail":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        try:
+            pipeline.__exit__(*exc)
+        except Exception:
+            if exc[0] is None:
+                raise
+            # The commit's own error is the one to report (its connection may be gone).
+
+
+# Field types whose values go into JSON as they are (numbers, text, booleans)
+# or as their ISO text (datetimes, dates) or decimal text, and come out of it
+# with a cast to the column's type.
+_JSON_READY = (
     models.CharField,
     models.TextField,
     models.IntegerField,
     models.BigIntegerField,
     models.PositiveIntegerField,
     models.DateTimeField,
+    models.DateField,
+    models.DecimalField,
     models.BooleanField,
     models.ForeignKey,
 )
-# (model, columns) -> (COPY statement, each column's conversion or None if none needs one).
-_COPY_PLANS: dict[tuple[type, tuple[str, ...]], tuple[str, list | None]] = {}
+# (model, columns) -> the INSERT statement, or None: that model's rows go
+# through bulk_create (a field type not known here, a JSONField's own encoder).
+_INSERT_PLANS: dict[tuple[type, tuple[str, ...]], str | None] = {}
 
 
-def _json_text(value):
-    return None if value is None else json.dumps(value)
+def _json_value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not stored by the writer's INSERT")
 
 
-def _conversion(field) -> Callable | None:
-    """How COPY gets a value of `field`: as it is (None), or converted."""
-    if type(field) in _AS_IS:
-        return None
+def _column(index: int, field) -> str | None:
+    """The SQL that reads `field`'s value from element `index` of row `r`."""
     if type(field) is models.JSONField and field.encoder is None:
-        # The text Django's adapter would produce, without its wrapper per value
-        # (the message log: a payload per frame). None is SQL NULL, as there.
-        return _json_text
-    return partial(field.get_db_prep_save, connection=connection)
+        # JSON null is SQL NULL, as Django stores None.
+        return f"CASE WHEN json_typeof(r->{index}) = 'null' THEN NULL ELSE (r->{index})::jsonb END"
+    if isinstance(field, (models.CharField, models.TextField)):
+        # Text as it is: the column's own length check applies on INSERT
+        # (an explicit cast to varchar(n) would cut it silently).
+        return f"r->>{index}"
+    if isinstance(field, _JSON_READY):
+        return f"(r->>{index})::{field.db_type(connection)}"
+    return None
 
 
-def _copy_plan(model, columns: tuple[str, ...]) -> tuple[str, list | None]:
-    plan = _COPY_PLANS.get((model, columns))
-    if plan is None:
+def _insert_plan(model, columns: tuple[str, ...]) -> str | None:
+    key = (model, columns)
+    if key not in _INSERT_PLANS:
         meta = model._meta
         fields = [meta.get_field(name) for name in columns]
-        convert = [_conversion(f) for f in fields]
+        reads = [_column(i, f) for i, f in enumerate(fields)]
         names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN"
-        plan = _COPY_PLANS[(model, columns)] = (sql, convert if any(convert) else None)
-    return plan
+        _INSERT_PLANS[key] = (
+            None
+            if None in reads
+            else f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({names}) "
+            f"SELECT {', '.join(reads)} FROM json_array_elements(%s::json) AS r"
+        )
+    return _INSERT_PLANS[key]
 
 
-def _copy_values(model, columns: tuple[str, ...], values: list[tuple]) -> None:
-    """Insert with COPY: on the hot path several times cheaper than INSERT
-    for both Python and PostgreSQL. Rows get no pk back (none is needed)."""
-    sql, convert = _copy_plan(model, columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        write = copy.write_row
-        if convert is None:
-            for row in values:
-                write(row)
-            return
-        for row in values:
-            write([v if c is None else c(v) for c, v in zip(convert, row, strict=True)])
+def _insert_values(model, columns: tuple[str, ...], values: list[tuple]) -> None:
+    """Insert rows with one statement and one round trip: the rows as one
+    JSON array (one json.dumps, in C) that PostgreSQL takes apart on its own
+    core. COPY costs Python a little less but two round trips, and each round
+    trip of the writer thread waits for the GIL from a busy event loop, which
+    takes longer than the statement itself. Rows get no pk back (none is needed)."""
+    sql = _insert_plan(model, columns) if connection.vendor == "postgresql" else None
+    if sql is None:
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(values, default=_json_value)])
 
 
 class Values(NamedTuple):
@@ -192,10 +246,81 @@ _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 REFRESH_SECONDS = 10
 
 
+class _RowLane:
+    """Rows nobody waits for (the message log: two per frame), committed on a
+    thread and a database connection of their own, beside the units' commits.
+
+    In one commit with the units, their insert was the largest part of a
+    commit at saturation (PostgreSQL parsing each payload and keeping three
+    indexes), and every frame of the commit waited for it; here PostgreSQL
+    does that work on another core while the writer runs the next units.
+    Only for PostgreSQL: SQLite takes one writer at a time."""
+
+    def __init__(self, refresh: Callable[[], None]) -> None:
+        self._rows: list = []
+        self._waiters: list[asyncio.Future] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-log")
+        self._refresh = refresh
+
+    def add(self, row) -> None:
+        self._rows.append(row)
+        self._wake()
+
+    async def drain(self) -> None:
+        """Wait until the rows added so far are committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._wake()
+        await future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            if self._rows:
+                await self.drain()
+            self._task.cancel()
+        await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop(), context=contextvars.Context())
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._rows or self._waiters:
+                rows, self._rows = self._rows, []
+                waiters, self._waiters = self._waiters, []
+                if rows:
+                    await loop.run_in_executor(self._executor, self._write, rows)
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+
+    def _write(self, rows: list) -> None:
+        self._refresh()
+        try:
+            # No transaction around them: each table's rows are one statement,
+            # committed on its own, without BEGIN and COMMIT round trips.
+            Batch(rows).flush()
+            _BATCH_ROWS.observe(len(rows))
+        except Exception:
+            logger.exception("Writing %d log rows failed", len(rows))
+            connection.close_if_unusable_or_obsolete()
+
+
 class GroupCommitter:
     def __init__(self) -> None:
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
+        # Rows go beside the units' commits on PostgreSQL (see _RowLane).
+        self._lane: _RowLane | None = (
+            _RowLane(self._refresh_connection) if connection.vendor == "postgresql" else None
+        )
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
@@ -222,6 +347,9 @@ class GroupCommitter:
     def add_row(self, row) -> None:
         """Insert `row` (`Values`) with the next commit,
         without waiting (the message log: a frame's row needs no unit of its own)."""
+        if self._lane is not None:
+            self._lane.add(row)
+            return
         self._rows.append(row)
         self._wake()
 
@@ -272,8 +400,12 @@ class GroupCommitter:
                 for work in after:
                     self._start(work)
                 for delay, unit in later:
-                    if unit not in self._timers:
-                        self._timers[unit] = loop.call_later(delay, self._submit_later, unit)
+                    when = loop.time() + delay
+                    timer = self._timers.get(unit)
+                    if timer is None or timer.when() > when:
+                        if timer is not None:
+                            timer.cancel()
+                        self._timers[unit] = loop.call_at(when, self._submit_later, unit)
 
     def _submit_later(self, unit: Unit) -> None:
         del self._timers[unit]
@@ -293,6 +425,8 @@ class GroupCommitter:
     async def drain(self) -> None:
         """Wait until everything queued so far is committed."""
         await self.run(lambda batch: None)
+        if self._lane is not None:
+            await self._lane.drain()
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -301,6 +435,8 @@ class GroupCommitter:
             if self._pending or self._rows:
                 await self.drain()
             self._task.cancel()
+        if self._lane is not None:
+            await self._lane.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, connections.close_all)
         await loop.run_in_executor(self._reader, connections.close_all)
@@ -332,15 +468,17 @@ class GroupCommitter:
         finally:
             _COMMIT_SECONDS.observe(time.perf_counter() - started)
             _BATCH_UNITS.observe(len(units))
-            _BATCH_ROWS.observe(len(rows))
+            if self._lane is None:
+                _BATCH_ROWS.observe(len(rows))
 
     def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,
         the rows and then each unit in a transaction of its own."""
         self._refresh_connection()
         try:
-            batch = Batch(rows, self._kept)
-            with transaction.atomic():
+            tail = _CommitTail()
+            batch = Batch(rows, self._kept, tail)
+            with tail, transaction.atomic():
                 results = [unit(batch) for unit in units]
                 batch.flush()
             return [(True, r) for r in results], batch.after, batch.later
@@ -359,8 +497,9 @@ class GroupCommitter:
         outcomes, after, later = [], [], []
         for unit in units:
             try:
-                batch = Batch(kept=self._kept)
-                with transaction.atomic():
+                tail = _CommitTail()
+                batch = Batch(kept=self._kept, tail=tail)
+                with tail, transaction.atomic():
                     result = unit(batch)
                     batch.flush()
                 outcomes.append((True, result))

@@ -125,3 +125,94 @@ async def test_json_values_are_stored_as_given_whatever_their_characters(writer)
         )
     }
     assert stored == {"odd": odd, "none": None}
+
+
+async def test_rows_of_every_field_kind_are_stored_as_given(writer):
+    from datetime import UTC, datetime
+
+    from billing.models import MeterValue
+    from billing.transactions import METER_COLUMNS
+
+    station = await Station.objects.acreate(station_id="KINDS")
+    at = datetime(2026, 12, 3, 10, 30, 15, 123456, tzinfo=UTC)
+    row = (None, 2**40, station.pk, 2, at, "Energy.Active.Import.Register", "12.5", "kWh", "", "", "", "")
+    await writer.run(lambda batch: batch.insert_values(MeterValue, METER_COLUMNS, row))
+    stored = await MeterValue.objects.filter(station=station).values_list(*METER_COLUMNS).aget()
+    assert stored == row
+
+
+async def test_text_too_long_for_its_column_fails_rather_than_being_cut(writer):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not check text lengths")
+    from evpower.clock import utcnow
+
+    too_long = "A" * 65  # action is varchar(64)
+    with pytest.raises(Exception, match="too long"):
+        await writer.run(
+            lambda batch: batch.insert_values(
+                MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", too_long, "", {}, utcnow())
+            )
+        )
+    assert not await MessageLog.objects.filter(station_id="W").aexists()
+
+
+async def test_log_rows_are_committed_while_a_long_commit_holds_the_writer(writer):
+    """On PostgreSQL the message log has its own thread and connection: a
+    slow commit of units does not hold the log back (and the log's rows do
+    not lengthen the units' commits)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time: log rows go with the units")
+    import threading
+
+    from evpower.clock import utcnow
+
+    release = threading.Event()
+    held = writer.run(lambda batch: release.wait(10))
+    task = asyncio.ensure_future(held)
+    await asyncio.sleep(0.1)  # the unit now holds the writer thread
+    writer.add_row(Values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "beside", "", {}, utcnow())))
+    try:
+        for _ in range(100):
+            if await MessageLog.objects.filter(station_id="W", action="beside").aexists():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the log row waited for the units' commit")
+        assert not task.done()
+    finally:
+        release.set()
+        await task
+
+
+async def test_a_unit_asked_for_sooner_than_its_pending_run_runs_at_the_sooner_time(writer):
+    ran = []
+
+    def later(batch):
+        ran.append(True)
+
+    await writer.run(lambda batch: batch.run_later(30, later))
+    await writer.run(lambda batch: batch.run_later(0.05, later))
+    await asyncio.sleep(0.3)
+    await writer.drain()
+    assert ran == [True]  # once, at the sooner time (not 30 s later)
+
+
+async def test_a_bad_row_sent_with_the_commit_fails_only_its_own_unit(writer):
+    """Rows go to PostgreSQL with the COMMIT (one round trip), so a bad row
+    is only found at COMMIT: its unit fails alone all the same."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not check text lengths")
+    from evpower.clock import utcnow
+
+    def bad(batch):
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "A" * 65, "", {}, utcnow()))
+
+    outcome = await asyncio.gather(
+        writer.run(_log(1)), writer.run(bad), writer.run(_log(2)), return_exceptions=True
+    )
+    assert outcome[0] == 1 and outcome[2] == 2
+    assert "too long" in str(outcome[1])
+    actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
+    assert actions == {"1", "2"}
+    # The writer's connection is usable (and out of pipeline mode) after the failure.
+    assert await writer.run(_log(3)) == 3
