@@ -52,10 +52,7 @@ class Batch:
     rows to insert, state gathered per commit or kept by the writer, work to
     start once committed or to run in a later commit."""
 
-    def __init__(
-        self, rows: list | None = None, kept: dict | None = None, tail: "_CommitTail | None" = None
-    ) -> None:
-        self._tail = tail
+    def __init__(self, rows: list | None = None, kept: dict | None = None) -> None:
         self._values: dict[tuple[type, tuple[str, ...]], list[tuple]] = {}
         for model, columns, values in rows or ():
             self.insert_values(model, columns, values)
@@ -110,47 +107,9 @@ class Batch:
         states, self._states = self._states, {}
         for state in states.values():
             state.flush(self)
-        if self._values and self._tail is not None:
-            self._tail.open()
         for (model, columns), values in self._values.items():
             _insert_values(model, columns, values)
         self._values.clear()
-
-
-class _CommitTail:
-    """A commit's last statements, its rows' INSERTs, sent with its COMMIT in
-    one round trip (PostgreSQL pipeline mode) rather than one round trip each.
-
-    The writer thread's every round trip waits, once PostgreSQL has answered,
-    for the GIL from a busy event loop (which drops and retakes it at each
-    socket call, so a waiting thread's turn keeps being put off): that wait,
-    not the statements, was most of a commit's time under load. Opened only
-    after the units and states have run: in pipeline mode a cursor's rowcount
-    is unknown, and the ORM's saves rely on it. Wraps the transaction, so
-    that its COMMIT goes in the pipeline too."""
-
-    def __init__(self) -> None:
-        self._pipeline = None
-
-    def open(self) -> None:
-        if self._pipeline is None and connection.vendor == "postgresql":
-            connection.ensure_connection()
-            self._pipeline = connection.connection.pipeline()
-            self._pipeline.__enter__()
-
-    def __enter__(self) -> "_CommitTail":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is None:
-            return
-        try:
-            pipeline.__exit__(*exc)
-        except Exception:
-            if exc[0] is None:
-                raise
-            # The commit's own error is the one to report (its connection may be gone).
 
 
 # Field types whose values go into JSON as they are (numbers, text, booleans)
@@ -476,9 +435,8 @@ class GroupCommitter:
         the rows and then each unit in a transaction of its own."""
         self._refresh_connection()
         try:
-            tail = _CommitTail()
-            batch = Batch(rows, self._kept, tail)
-            with tail, transaction.atomic():
+            batch = Batch(rows, self._kept)
+            with transaction.atomic():
                 results = [unit(batch) for unit in units]
                 batch.flush()
             return [(True, r) for r in results], batch.after, batch.later
@@ -497,9 +455,8 @@ class GroupCommitter:
         outcomes, after, later = [], [], []
         for unit in units:
             try:
-                tail = _CommitTail()
-                batch = Batch(kept=self._kept, tail=tail)
-                with tail, transaction.atomic():
+                batch = Batch(kept=self._kept)
+                with transaction.atomic():
                     result = unit(batch)
                     batch.flush()
                 outcomes.append((True, result))

@@ -198,8 +198,8 @@ async def test_a_unit_asked_for_sooner_than_its_pending_run_runs_at_the_sooner_t
 
 
 async def test_a_bad_row_sent_with_the_commit_fails_only_its_own_unit(writer):
-    """Rows go to PostgreSQL with the COMMIT (one round trip), so a bad row
-    is only found at COMMIT: its unit fails alone all the same."""
+    """A commit's rows are inserted after all its units have run: a bad row
+    fails its own unit alone all the same."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite does not check text lengths")
     from evpower.clock import utcnow
