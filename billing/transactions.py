@@ -261,8 +261,10 @@ def _live_update(batch, touched: dict) -> None:
     session of those whose session this writer has not refreshed for
     LIVE_SESSION_SECONDS (the first sample always), the others' in a commit
     that long later (REFRESH_PER_COMMIT at most in this one: the rest soon)."""
-    advance = _meters_advance if connection.vendor == "postgresql" else _meters_advance_portable
-    live = advance(touched)
+    if connection.vendor == "postgresql":
+        live = _meters_advance(touched, batch)
+    else:
+        live = _meters_advance_portable(touched)
     if not live:
         return
     every = gateway_settings.LIVE_SESSION_SECONDS
@@ -328,17 +330,23 @@ RETURNING t.transaction_id, EXISTS (
 """
 
 
-def _meters_advance(touched: dict) -> list[int]:
-    """Write each transaction's latest meter reading (PostgreSQL, one
-    statement); the ids of those moved whose session is live."""
+def _meters_advance(touched: dict, batch) -> list[int]:
+    """Write each transaction's latest meter reading, with the commit's
+    samples (PostgreSQL, one statement); the ids of those moved whose session
+    is live."""
     ids, stations, times, whs = [], [], [], []
     for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
         stations.append(station_pk)
         times.append(ts)
         whs.append(int(wh))
+    sql, params = _METERS_ADVANCE, [ids, stations, times, whs, _FINISHED]
+    samples = batch.take_insert(MeterValue, METER_COLUMNS)
+    if samples is not None:
+        insert, insert_params = samples
+        sql, params = f"WITH samples AS ({insert}) {sql}", [*insert_params, *params]
     with connection.cursor() as cursor:
-        cursor.execute(_METERS_ADVANCE, [ids, stations, times, whs, _FINISHED])
+        cursor.execute(sql, params)
         return [tx_id for tx_id, live in cursor.fetchall() if live]
 
 

@@ -76,6 +76,19 @@ class Batch:
         that must read them first (the final bill, the same commit's samples)."""
         return self._values.get((model, columns), [])
 
+    def take_insert(self, model: type, columns: tuple[str, ...]) -> tuple[str, list] | None:
+        """This commit's pending `model` rows of `columns` as an INSERT and its
+        parameters, taken out of the batch, for a state to send within its own
+        statement (`WITH rows AS (INSERT ...) UPDATE ...`): one statement
+        fewer, and each of the writer's statements waits for the GIL from the
+        event loop. None if there are none (or not on PostgreSQL)."""
+        values = self._values.get((model, columns))
+        sql = _insert_plan(model, columns) if values and connection.vendor == "postgresql" else None
+        if sql is None:
+            return None
+        del self._values[(model, columns)]
+        return sql, _insert_params(values)
+
     def state(self, kind: type[S]) -> S:
         """This commit's `kind()` instance, created on first use; its `flush`
         runs once when the units are done."""
@@ -183,7 +196,11 @@ def _insert_values(model, columns: tuple[str, ...], values: list[tuple]) -> None
         )
         return
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(values, default=_json_value)])
+        cursor.execute(sql, _insert_params(values))
+
+
+def _insert_params(values: list[tuple]) -> list:
+    return [json.dumps(values, default=_json_value)]
 
 
 class Values(NamedTuple):

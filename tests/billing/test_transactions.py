@@ -261,6 +261,26 @@ def test_meter_values_update_live_energy_and_cost(station, tag):
     assert (tx.last_meter_wh, tx.last_meter_at) == (4000, minutes(10))
 
 
+def test_a_commits_samples_and_meter_move_are_one_statement(station, tag, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one statement with a data-modifying WITH: PostgreSQL")
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))  # priced: its first sample
+    with CaptureQueriesContext(connection) as queries:
+        meter(station, tx_id, (minutes(2), "2000"), (minutes(3), "3000"), batch=Batch(kept=kept))
+    # Each of the writer's statements waits for the GIL from the event loop.
+    [statement] = [q["sql"] for q in queries.captured_queries]
+    assert "billing_metervalue" in statement and "UPDATE billing_transaction" in statement
+    assert MeterValue.objects.filter(transaction_id=tx_id).count() == 3
+    tx = Transaction.objects.get(pk=tx_id)
+    assert (tx.last_meter_wh, tx.last_meter_at) == (3000, minutes(3))
+
+
 def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
     tx_id = start(station, meter_start=0).transaction_id
     meter(station, tx_id, (minutes(10), "5000"))
