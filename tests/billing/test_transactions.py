@@ -304,9 +304,10 @@ def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_s
     # ...though it is stored and moves the transaction's meter at once.
     tx = Transaction.objects.get(pk=tx_id)
     assert (tx.last_meter_wh, tx.last_meter_at) == (3000, minutes(1.5))
-    # The writer runs the refresh 60 s later: 3 kWh * 1.00.
+    # The writer runs the refresh 60 s after the first pricing, gathered with
+    # any others coming due up to a quarter of that later: 3 kWh * 1.00.
     [(delay, refresh)] = flood.later
-    assert delay == 60
+    assert 60 < delay <= 75
     later = Batch(kept=kept)
     refresh(later)
     later.flush()
@@ -347,6 +348,49 @@ def test_a_commit_prices_at_most_refresh_per_commit_sessions_and_the_rest_soon_a
         batch.flush()
         assert priced() == expected
     assert batch.later == []  # nothing left over
+
+
+def test_a_session_come_due_is_priced_a_little_later_with_the_others(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_ids = [start(station, connector_id=c, meter_start=0).transaction_id for c in (1, 2)]
+    kept = {}
+    for connector_id, tx_id in enumerate(tx_ids, start=1):  # first samples: priced at once
+        meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept), connector_id=connector_id)
+    # The second was priced 70 s ago: due (not yet twice overdue), the first not.
+    kept[transactions.LiveClock].refreshed[tx_ids[1]] -= 70
+    batch = Batch(kept=kept)
+    for connector_id, tx_id in enumerate(tx_ids, start=1):
+        transactions.meter_values_record(
+            batch=batch,
+            station_pk=station.pk,
+            connector_id=connector_id,
+            transaction_id=tx_id,
+            meter_values=[{"timestamp": minutes(2), "sampledValue": [{"value": "2000"}]}],
+        )
+    batch.flush()
+    # Neither with this commit: the one due waits up to a quarter of 60 s
+    # for others coming due, in one later commit.
+    assert Session.objects.filter(transaction_id__in=tx_ids, energy_kwh=Decimal("2.000")).count() == 0
+    [(delay, refresh)] = batch.later
+    assert delay == pytest.approx(15, abs=1)
+    later = Batch(kept=kept)
+    refresh(later)
+    later.flush()
+    assert Session.objects.filter(transaction_id__in=tx_ids, energy_kwh=Decimal("2.000")).count() == 2
+
+
+def test_a_session_sampled_seldom_is_priced_with_its_commit(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    kept[transactions.LiveClock].refreshed[tx_id] -= 121  # priced over twice 60 s ago
+    second = meter(station, tx_id, (minutes(3), "2500"), batch=Batch(kept=kept))
+    assert second.later == []
+    session = Session.objects.get(transaction_id=tx_id)
+    assert (session.energy_kwh, session.cost) == (Decimal("2.500"), Decimal("2.50"))
 
 
 def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
