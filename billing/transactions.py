@@ -298,21 +298,32 @@ def _live_update(batch, touched: dict) -> None:
 
 
 def _live_deferred_refresh(batch) -> None:
+    """Price the deferred sessions due, or due within the gathering share of
+    LIVE_SESSION_SECONDS (REFRESH_PER_COMMIT at most); run again for the rest."""
+    every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
-    deferred = dict(state.deferred)
-    # Not those refreshed since (by a due sample after the deferred one).
-    due = [tx_id for tx_id, at in deferred.items() if state.refreshed.get(tx_id, at - 1) < at]
-    if len(due) > REFRESH_PER_COMMIT:
-        # The rest stay deferred, for the same unit in a commit soon.
-        due = due[:REFRESH_PER_COMMIT]
-        taken = set(due)
-        deferred = {tx_id: at for tx_id, at in deferred.items() if tx_id in taken}
-        batch.run_later(_REST_SECONDS, _live_deferred_refresh)
+    taken, due, wait = {}, [], None
+    for tx_id, at in state.deferred.items():
+        last = state.refreshed.get(tx_id)
+        if last is not None and last >= at:
+            taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
+            continue
+        if last is not None and clock - last < every * (1 - _GATHER):
+            until = last + every - clock + every * _GATHER  # not yet: gathered later
+        elif len(due) < REFRESH_PER_COMMIT:
+            due.append(tx_id)
+            taken[tx_id] = at
+            continue
+        else:
+            until = 0.0  # over the limit: soon
+        wait = until if wait is None else min(wait, until)
+    if wait is not None:
+        batch.run_later(max(wait, _REST_SECONDS), _live_deferred_refresh)
     if due:
         _sessions_live_refresh(batch, due)
     # Taken only once committed: if the commit fails, the writer runs this
     # unit again on its own, and it must find them still deferred.
-    db_transaction.on_commit(partial(_deferred_taken, state, deferred, due, clock))
+    db_transaction.on_commit(partial(_deferred_taken, state, taken, due, clock))
 
 
 def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int], clock: float) -> None:

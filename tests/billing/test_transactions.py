@@ -308,6 +308,12 @@ def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_s
     # any others coming due up to a quarter of that later: 3 kWh * 1.00.
     [(delay, refresh)] = flood.later
     assert 60 < delay <= 75
+    early = Batch(kept=kept)  # a refresh run before then (asked for by another session)
+    refresh(early)
+    early.flush()
+    assert Session.objects.get(transaction_id=tx_id).cost == Decimal("1.00")  # not yet
+    assert [d for d, _ in early.later] == [pytest.approx(delay, abs=1)]
+    kept[transactions.LiveClock].refreshed[tx_id] -= delay  # that long later
     later = Batch(kept=kept)
     refresh(later)
     later.flush()
@@ -357,8 +363,10 @@ def test_a_session_come_due_is_priced_a_little_later_with_the_others(station, ta
     kept = {}
     for connector_id, tx_id in enumerate(tx_ids, start=1):  # first samples: priced at once
         meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept), connector_id=connector_id)
-    # The second was priced 70 s ago: due (not yet twice overdue), the first not.
-    kept[transactions.LiveClock].refreshed[tx_ids[1]] -= 70
+    # The first was priced 50 s ago (due in 10 s), the second 70 s ago (due).
+    clock = kept[transactions.LiveClock]
+    clock.refreshed[tx_ids[0]] -= 50
+    clock.refreshed[tx_ids[1]] -= 70
     batch = Batch(kept=kept)
     for connector_id, tx_id in enumerate(tx_ids, start=1):
         transactions.meter_values_record(
@@ -370,10 +378,12 @@ def test_a_session_come_due_is_priced_a_little_later_with_the_others(station, ta
         )
     batch.flush()
     # Neither with this commit: the one due waits up to a quarter of 60 s
-    # for others coming due, in one later commit.
+    # for others coming due, and both are priced in one later commit.
     assert Session.objects.filter(transaction_id__in=tx_ids, energy_kwh=Decimal("2.000")).count() == 0
     [(delay, refresh)] = batch.later
     assert delay == pytest.approx(15, abs=1)
+    for tx_id in tx_ids:  # that long later
+        clock.refreshed[tx_id] -= delay
     later = Batch(kept=kept)
     refresh(later)
     later.flush()
@@ -435,6 +445,7 @@ def test_a_deferred_session_is_priced_though_its_refresh_shared_a_failing_commit
             await writer.run(sample(minutes(1), "1000"))
             await writer.run(sample(minutes(1.5), "3000"))  # within 60 s: deferred
             assert await live_cost() == Decimal("1.00")
+            writer._kept[transactions.LiveClock].refreshed[tx_id] -= 60  # a minute later
             # The deferred refresh's commit fails; the writer retries unit by unit.
             outcomes = await asyncio.gather(
                 writer.run(transactions._live_deferred_refresh), writer.run(bad_frame), return_exceptions=True
