@@ -184,11 +184,13 @@ def _insert_plan(model, columns: tuple[str, ...]) -> str | None:
 
 
 def _insert_values(model, columns: tuple[str, ...], values: list[tuple]) -> None:
-    """Insert rows with one statement and one round trip: the rows as one
-    JSON array (one json.dumps, in C) that PostgreSQL takes apart on its own
-    core. COPY costs Python a little less but two round trips, and each round
-    trip of the writer thread waits for the GIL from a busy event loop, which
-    takes longer than the statement itself. Rows get no pk back (none is needed)."""
+    """Insert rows with one statement: the rows as one JSON array (one
+    json.dumps, in C) that PostgreSQL takes apart. COPY costs Python a little
+    less but two round trips, and each of the writer thread's waits for
+    PostgreSQL ends with a wait for the GIL, which the busy event loop drops
+    and retakes at every socket call without letting a waiting thread in:
+    under load that wait, not the statement, is most of a commit's time.
+    Rows get no pk back (none is needed)."""
     sql = _insert_plan(model, columns) if connection.vendor == "postgresql" else None
     if sql is None:
         model.objects.bulk_create(
@@ -222,81 +224,10 @@ _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 REFRESH_SECONDS = 10
 
 
-class _RowLane:
-    """Rows nobody waits for (the message log: two per frame), committed on a
-    thread and a database connection of their own, beside the units' commits.
-
-    In one commit with the units, their insert was the largest part of a
-    commit at saturation (PostgreSQL parsing each payload and keeping three
-    indexes), and every frame of the commit waited for it; here PostgreSQL
-    does that work on another core while the writer runs the next units.
-    Only for PostgreSQL: SQLite takes one writer at a time."""
-
-    def __init__(self, refresh: Callable[[], None]) -> None:
-        self._rows: list = []
-        self._waiters: list[asyncio.Future] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-log")
-        self._refresh = refresh
-
-    def add(self, row) -> None:
-        self._rows.append(row)
-        self._wake()
-
-    async def drain(self) -> None:
-        """Wait until the rows added so far are committed."""
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        self._wake()
-        await future
-
-    async def close(self) -> None:
-        if self._task is not None:
-            if self._rows:
-                await self.drain()
-            self._task.cancel()
-        await asyncio.get_running_loop().run_in_executor(self._executor, connections.close_all)
-
-    def _wake(self) -> None:
-        self._wakeup.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop(), context=contextvars.Context())
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._rows or self._waiters:
-                rows, self._rows = self._rows, []
-                waiters, self._waiters = self._waiters, []
-                if rows:
-                    await loop.run_in_executor(self._executor, self._write, rows)
-                for future in waiters:
-                    if not future.done():
-                        future.set_result(None)
-
-    def _write(self, rows: list) -> None:
-        self._refresh()
-        try:
-            # No transaction around them: each table's rows are one statement,
-            # committed on its own, without BEGIN and COMMIT round trips.
-            Batch(rows).flush()
-            _BATCH_ROWS.observe(len(rows))
-        except Exception:
-            logger.exception("Writing %d log rows failed", len(rows))
-            connection.close_if_unusable_or_obsolete()
-
-
 class GroupCommitter:
     def __init__(self) -> None:
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
-        # Rows go beside the units' commits on PostgreSQL (see _RowLane).
-        self._lane: _RowLane | None = (
-            _RowLane(self._refresh_connection) if connection.vendor == "postgresql" else None
-        )
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-db")
@@ -323,9 +254,6 @@ class GroupCommitter:
     def add_row(self, row) -> None:
         """Insert `row` (`Values`) with the next commit,
         without waiting (the message log: a frame's row needs no unit of its own)."""
-        if self._lane is not None:
-            self._lane.add(row)
-            return
         self._rows.append(row)
         self._wake()
 
@@ -401,8 +329,6 @@ class GroupCommitter:
     async def drain(self) -> None:
         """Wait until everything queued so far is committed."""
         await self.run(lambda batch: None)
-        if self._lane is not None:
-            await self._lane.drain()
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -411,8 +337,6 @@ class GroupCommitter:
             if self._pending or self._rows:
                 await self.drain()
             self._task.cancel()
-        if self._lane is not None:
-            await self._lane.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, connections.close_all)
         await loop.run_in_executor(self._reader, connections.close_all)
@@ -444,8 +368,7 @@ class GroupCommitter:
         finally:
             _COMMIT_SECONDS.observe(time.perf_counter() - started)
             _BATCH_UNITS.observe(len(units))
-            if self._lane is None:
-                _BATCH_ROWS.observe(len(rows))
+            _BATCH_ROWS.observe(len(rows))
 
     def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,

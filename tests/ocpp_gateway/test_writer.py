@@ -156,34 +156,6 @@ async def test_text_too_long_for_its_column_fails_rather_than_being_cut(writer):
     assert not await MessageLog.objects.filter(station_id="W").aexists()
 
 
-async def test_log_rows_are_committed_while_a_long_commit_holds_the_writer(writer):
-    """On PostgreSQL the message log has its own thread and connection: a
-    slow commit of units does not hold the log back (and the log's rows do
-    not lengthen the units' commits)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite takes one writer at a time: log rows go with the units")
-    import threading
-
-    from evpower.clock import utcnow
-
-    release = threading.Event()
-    held = writer.run(lambda batch: release.wait(10))
-    task = asyncio.ensure_future(held)
-    await asyncio.sleep(0.1)  # the unit now holds the writer thread
-    writer.add_row(Values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "beside", "", {}, utcnow())))
-    try:
-        for _ in range(100):
-            if await MessageLog.objects.filter(station_id="W", action="beside").aexists():
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the log row waited for the units' commit")
-        assert not task.done()
-    finally:
-        release.set()
-        await task
-
-
 async def test_a_unit_asked_for_sooner_than_its_pending_run_runs_at_the_sooner_time(writer):
     ran = []
 
