@@ -434,8 +434,11 @@ def _price(
             MeterReading(started_at, Decimal(meter_start)),
             MeterReading(ended_at, Decimal(meter_end)),
         ]
-    energy = max(Decimal(meter_end) - Decimal(meter_start), Decimal(0)) / KWH
-    session.energy_kwh = energy.quantize(Decimal("0.001"))
+    energy = (max(Decimal(meter_end) - Decimal(meter_start), Decimal(0)) / KWH).quantize(Decimal("0.001"))
+    if energy >= _ENERGY_LIMIT:
+        session.pricing_error = f"Cannot be priced: {energy} kWh is more than a session holds"
+        return False
+    session.energy_kwh = energy
     if not session.tariff_snapshot:
         return False
     try:
@@ -449,10 +452,25 @@ def _price(
     except (PricingError, ArithmeticError) as exc:
         session.pricing_error = f"Cannot be priced: {exc}"
         return False
+    if abs(bill.total) >= _COST_LIMIT:
+        session.pricing_error = f"Cannot be priced: a cost of {bill.total} is more than a session holds"
+        return False
     session.cost = bill.total
     session.currency = bill.currency
     session.pricing_error = ""
     return True
+
+
+def _column_limit(name: str) -> Decimal:
+    field = Session._meta.get_field(name)
+    return Decimal(10) ** (field.max_digits - field.decimal_places)
+
+
+# What the session's columns hold: a meter's absurd register (a 4294967295
+# sentinel, a counter gone wild) flags the session for staff instead of
+# failing the commit it shares with other stations' frames.
+_ENERGY_LIMIT = _column_limit("energy_kwh")
+_COST_LIMIT = _column_limit("cost")
 
 
 def _readings(

@@ -240,13 +240,15 @@ class LiveClock:
         self.pruned_at = time.monotonic()
 
     def prune(self, clock: float, every: float) -> None:
-        # An entry older than `every` means what no entry means: due.
+        # An entry twice `every` old means what no entry means: priced with
+        # its commit (see _live_update).
         if clock - self.pruned_at >= max(every, 60):
             self.pruned_at = clock
-            self.refreshed = {tx: at for tx, at in self.refreshed.items() if clock - at < every}
+            self.refreshed = {tx: at for tx, at in self.refreshed.items() if clock - at < 2 * every}
 
 
-# Live sessions priced in one commit at most. Every frame of a commit waits
+# Live sessions priced at once at most (by a commit's samples, and again by
+# a deferred refresh sharing the commit). Every frame of a commit waits
 # for its pricing: a fleet whose sessions all came due together (they started
 # together, or their deferred refresh ran at once) made one commit in a
 # second several times longer than the rest, and that was the frames' p99.
@@ -298,8 +300,9 @@ def _live_update(batch, touched: dict) -> None:
 
 
 def _live_deferred_refresh(batch) -> None:
-    """Price the deferred sessions due, or due within the gathering share of
-    LIVE_SESSION_SECONDS (REFRESH_PER_COMMIT at most); run again for the rest."""
+    """Price the deferred sessions due (REFRESH_PER_COMMIT at most); run again
+    for the rest. Its runs are timed a gathering share after the first is due,
+    so that those due meanwhile are priced with it."""
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
     taken, due, wait = {}, [], None
@@ -308,7 +311,7 @@ def _live_deferred_refresh(batch) -> None:
         if last is not None and last >= at:
             taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
             continue
-        if last is not None and clock - last < every * (1 - _GATHER):
+        if last is not None and clock - last < every:
             until = last + every - clock + every * _GATHER  # not yet: gathered later
         elif len(due) < REFRESH_PER_COMMIT:
             due.append(tx_id)

@@ -26,6 +26,7 @@ class StationWebSocketProtocol(WebSocketsSansIOProtocol):
             super().send_receive_event_to_app()
         finally:
             self.read_paused = paused
-        if not paused and self.queue.qsize() >= BACKLOG:
+        # Not once our close is sent: Uvicorn reads on for the peer's Close.
+        if not paused and not self.close_sent and self.queue.qsize() >= BACKLOG:
             self.read_paused = True
             self.transport.pause_reading()

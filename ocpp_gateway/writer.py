@@ -65,6 +65,9 @@ class Batch:
         """Insert one `model` row given as plain `values` of `columns` (field
         attnames; every field without a database default must be named): on
         the hot path several times cheaper than building a model instance."""
+        if len(values) != len(columns):
+            # The INSERT would read a missing value as NULL, and drop an extra one.
+            raise ValueError(f"{len(values)} values for {len(columns)} columns of {model.__name__}")
         rows = self._values.get((model, columns))
         if rows is None:
             rows = self._values[(model, columns)] = []
@@ -158,7 +161,9 @@ def _column(index: int, field) -> str | None:
     if type(field) is models.JSONField and field.encoder is None:
         # JSON null is SQL NULL, as Django stores None.
         return f"CASE WHEN json_typeof(r->{index}) = 'null' THEN NULL ELSE (r->{index})::jsonb END"
-    if isinstance(field, (models.CharField, models.TextField)):
+    # A key to a text column is text too.
+    text = field.target_field if isinstance(field, models.ForeignKey) else field
+    if isinstance(text, (models.CharField, models.TextField)):
         # Text as it is: the column's own length check applies on INSERT
         # (an explicit cast to varchar(n) would cut it silently).
         return f"r->>{index}"

@@ -403,6 +403,34 @@ def test_a_session_sampled_seldom_is_priced_with_its_commit(station, tag, settin
     assert (session.energy_kwh, session.cost) == (Decimal("2.500"), Decimal("2.50"))
 
 
+def test_a_refresh_before_a_session_is_due_leaves_it_for_later(station, tag, settings):
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    meter(station, tx_id, (minutes(2), "2000"), batch=Batch(kept=kept))  # deferred
+    # A refresh another session asked for runs 50 s after this one's pricing:
+    # within the gathering share, but not yet due: not priced more often.
+    kept[transactions.LiveClock].refreshed[tx_id] -= 50
+    early = Batch(kept=kept)
+    transactions._live_deferred_refresh(early)
+    early.flush()
+    assert Session.objects.get(transaction_id=tx_id).cost == Decimal("1.00")
+    assert [d for d, _ in early.later] == [pytest.approx(10 + 15, abs=1)]
+
+
+def test_an_absurd_meter_register_flags_the_session_and_fails_no_commit(station, tag):
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    meter(station, tx_id, (minutes(1), "1000"))
+    meter(station, tx_id, (minutes(2), "999999999999999999"))  # ~10^15 kWh: more than the column holds
+    session = Session.objects.get(transaction_id=tx_id)
+    assert "Cannot be priced" in session.pricing_error
+    assert (session.energy_kwh, session.cost) == (Decimal("1.000"), Decimal("1.00"))  # the last good ones
+    assert Transaction.objects.get(pk=tx_id).last_meter_wh == 999999999999999999  # stored as it came
+
+
 def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
     settings.OCPP = {"LIVE_SESSION_SECONDS": 0}
     make_tariff(price_per_kwh="1.00")

@@ -61,3 +61,12 @@ async def test_reading_stops_when_messages_pile_up_and_resumes_once_taken():
     taken.append((await protocol.receive())["text"])
     assert not transport.paused
     assert taken == [f'[2,"{n}","Heartbeat",{{}}]' for n in range(BACKLOG)]
+
+
+async def test_once_our_close_is_sent_the_socket_is_read_on_for_the_peers_close():
+    protocol, transport = _protocol()
+    protocol.close_sent = True  # as after the application's websocket.close
+    for n in range(BACKLOG + 2):
+        protocol.queue.put_nowait({"type": "websocket.receive", "text": str(n)})  # not taken yet
+    _message(protocol, '[2,"late","Heartbeat",{}]')
+    assert not transport.paused

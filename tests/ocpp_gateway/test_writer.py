@@ -188,3 +188,12 @@ async def test_a_bad_row_sent_with_the_commit_fails_only_its_own_unit(writer):
     assert actions == {"1", "2"}
     # The writer's connection is usable (and out of pipeline mode) after the failure.
     assert await writer.run(_log(3)) == 3
+
+
+async def test_a_row_with_too_few_or_too_many_values_is_refused(writer):
+    from evpower.clock import utcnow
+
+    for row in (("W", "in", "CALL", "x", "", {}), ("W", "in", "CALL", "x", "", {}, utcnow(), "extra")):
+        with pytest.raises(ValueError, match="values for 7 columns"):
+            await writer.run(lambda batch, row=row: batch.insert_values(MessageLog, _LOG_COLUMNS, row))
+    assert not await MessageLog.objects.filter(station_id="W").aexists()
