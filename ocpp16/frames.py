@@ -9,10 +9,28 @@ from ocpp16.errors import CallErrorCode, OCPPCallError
 MESSAGE_TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"{text} is beyond a float")
+    return value
+
+
+_INF = float("inf")
+
+
 def parse_frame(raw: str) -> Call | CallResult | CallError:
     """A frame as the `ocpp` package's Call, CallResult or CallError; OCPPCallError if it is none."""
     try:
-        data = json.loads(raw)
+        # NaN, Infinity and numbers past a float are refused, as JSON does:
+        # Python's parser takes them, but no JSON writer (the message log's)
+        # can give them back, and one such frame failed the log rows of every
+        # station sharing its commit.
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, TypeError) as exc:
         raise OCPPCallError(CallErrorCode.FORMATION_VIOLATION, "Frame is not valid JSON.") from exc
     # The unique id, where there is one, lets the CALLERROR answer the frame.

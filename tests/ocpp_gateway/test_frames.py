@@ -23,6 +23,9 @@ async def assert_alive(station):
         ('[7, "u1", "Heartbeat", {}]', "ProtocolError", "u1"),
         ('[2, 42, "Heartbeat", {}]', "ProtocolError", "-1"),
         ('[2, "u2", "Heartbeat", "payload"]', "FormationViolation", "u2"),
+        ('[2, "u3", "Heartbeat", {"x": NaN}]', "FormationViolation", "-1"),
+        ('[2, "u4", "Heartbeat", {"x": -Infinity}]', "FormationViolation", "-1"),
+        ('[2, "u5", "Heartbeat", {"x": 1e400}]', "FormationViolation", "-1"),
     ],
 )
 async def test_non_ocpp_frame_gets_callerror_and_connection_lives(raw_station, raw, code, unique_id):
@@ -151,3 +154,18 @@ async def test_station_flooding_frames_is_disconnected_not_buffered_forever(raw_
         await station.comm.send_to(text_data=json.dumps([2, f"f{n}", "Heartbeat", {}]))
     closed = await station.comm.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1008}
+
+
+async def test_a_frame_json_cannot_write_back_is_logged_as_its_text(raw_station):
+    from ocpp_gateway.runtime import committer
+
+    station = await raw_station()
+    raw = '[2, "nan-1", "Heartbeat", {"x": NaN}]'
+    await station.comm.send_to(text_data=raw)
+    assert json.loads(await station.comm.receive_from())[2] == "FormationViolation"
+    await assert_alive(station)
+    await committer().drain()
+    # Stored (as text), and so are the frames that shared its commit.
+    payloads = [p async for p in MessageLog.objects.filter(direction="in").values_list("payload", flat=True)]
+    assert {"raw": raw} in payloads
+    assert any(p == {} for p in payloads)  # the Heartbeat after it
