@@ -264,6 +264,36 @@ _REST_SECONDS = 0.05
 _GATHER = 0.25
 
 
+class _Pricing:
+    """The live sessions one commit prices (REFRESH_PER_COMMIT at most), and
+    when the deferred refresh must run for the others."""
+
+    def __init__(self) -> None:
+        self.due: list[int] = []
+        self.wait: float | None = None
+
+    def take(self, tx_id: int) -> bool:
+        """Price `tx_id` with this commit, unless it is full (then soon after)."""
+        if len(self.due) < REFRESH_PER_COMMIT:
+            self.due.append(tx_id)
+            return True
+        self.defer(0.0)
+        return False
+
+    def defer(self, until: float) -> None:
+        self.wait = until if self.wait is None else min(self.wait, until)
+
+    def gather(self, last: float, clock: float, every: float) -> None:
+        """Price a session last priced at `last` once due, gathered (_GATHER)."""
+        self.defer(max(0.0, last + every - clock) + every * _GATHER)
+
+    def run(self, batch) -> None:
+        if self.wait is not None:
+            batch.run_later(max(self.wait, _REST_SECONDS), _live_deferred_refresh)
+        if self.due:
+            _sessions_live_refresh(batch, self.due)
+
+
 def _live_update(batch, touched: dict) -> None:
     """Move each transaction's meter to its latest sample, and refresh live
     sessions: with this commit a session's first sample (or one not priced
@@ -279,23 +309,16 @@ def _live_update(batch, touched: dict) -> None:
         return
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
-    due, wait = [], None
+    pricing = _Pricing()
     for tx_id in live:
         last = state.refreshed.get(tx_id)
-        if last is None or clock - last >= 2 * every:
-            if len(due) < REFRESH_PER_COMMIT:
-                due.append(tx_id)
-                state.refreshed[tx_id] = clock
-                continue
-            until = 0.0  # over the limit: with the rest, soon
-        else:
-            until = max(0.0, last + every - clock) + every * _GATHER
+        if last is not None and clock - last < 2 * every:
+            pricing.gather(last, clock, every)
+        elif pricing.take(tx_id):
+            state.refreshed[tx_id] = clock
+            continue
         state.deferred[tx_id] = clock
-        wait = until if wait is None else min(wait, until)
-    if wait is not None:
-        batch.run_later(max(wait, _REST_SECONDS), _live_deferred_refresh)
-    if due:
-        _sessions_live_refresh(batch, due)
+    pricing.run(batch)
     state.prune(clock, every)
 
 
@@ -305,28 +328,19 @@ def _live_deferred_refresh(batch) -> None:
     so that those due meanwhile are priced with it."""
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
-    taken, due, wait = {}, [], None
+    pricing, taken = _Pricing(), {}
     for tx_id, at in state.deferred.items():
         last = state.refreshed.get(tx_id)
         if last is not None and last >= at:
             taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
-            continue
-        if last is not None and clock - last < every:
-            until = last + every - clock + every * _GATHER  # not yet: gathered later
-        elif len(due) < REFRESH_PER_COMMIT:
-            due.append(tx_id)
+        elif last is not None and clock - last < every:
+            pricing.gather(last, clock, every)  # not due yet
+        elif pricing.take(tx_id):
             taken[tx_id] = at
-            continue
-        else:
-            until = 0.0  # over the limit: soon
-        wait = until if wait is None else min(wait, until)
-    if wait is not None:
-        batch.run_later(max(wait, _REST_SECONDS), _live_deferred_refresh)
-    if due:
-        _sessions_live_refresh(batch, due)
+    pricing.run(batch)
     # Taken only once committed: if the commit fails, the writer runs this
     # unit again on its own, and it must find them still deferred.
-    db_transaction.on_commit(partial(_deferred_taken, state, taken, due, clock))
+    db_transaction.on_commit(partial(_deferred_taken, state, taken, pricing.due, clock))
 
 
 def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int], clock: float) -> None:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -86,7 +86,7 @@ class Batch:
         fewer, and each of the writer's statements waits for the GIL from the
         event loop. None if there are none (or not on PostgreSQL)."""
         values = self._values.get((model, columns))
-        sql = _insert_plan(model, columns) if values and connection.vendor == "postgresql" else None
+        sql = _insert_plan(model, columns) if values else None
         if sql is None:
             return None
         del self._values[(model, columns)]
@@ -144,12 +144,13 @@ _JSON_READY = (
     models.ForeignKey,
 )
 # (model, columns) -> the INSERT statement, or None: that model's rows go
-# through bulk_create (a field type not known here, a JSONField's own encoder).
+# through bulk_create (a field type not known here, a JSONField's own encoder;
+# and every model on databases other than PostgreSQL).
 _INSERT_PLANS: dict[tuple[type, tuple[str, ...]], str | None] = {}
 
 
 def _json_value(value):
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, date):  # and datetime
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -173,6 +174,8 @@ def _column(index: int, field) -> str | None:
 
 
 def _insert_plan(model, columns: tuple[str, ...]) -> str | None:
+    if connection.vendor != "postgresql":
+        return None
     key = (model, columns)
     if key not in _INSERT_PLANS:
         meta = model._meta
@@ -196,7 +199,7 @@ def _insert_values(model, columns: tuple[str, ...], values: list[tuple]) -> None
     and retakes at every socket call without letting a waiting thread in:
     under load that wait, not the statement, is most of a commit's time.
     Rows get no pk back (none is needed)."""
-    sql = _insert_plan(model, columns) if connection.vendor == "postgresql" else None
+    sql = _insert_plan(model, columns)
     if sql is None:
         model.objects.bulk_create(
             [model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500
