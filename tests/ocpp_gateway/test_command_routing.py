@@ -87,6 +87,20 @@ async def test_a_replaced_notice_closes_only_the_connection_it_names(raw_station
     assert pk not in runtime.connections
 
 
+def _reset_from_elsewhere(pk: int, station_id: str, reply_to: str, *, deadline: float) -> dict:
+    """A Hard Reset as another process queues it for this one (its take deadline given)."""
+    return {
+        "type": "ocpp.command",
+        "pk": pk,
+        "station_id": station_id,
+        "action": "Reset",
+        "payload": {"type": "Hard"},
+        "reply_to": reply_to,
+        "timeout": 5,
+        "deadline": deadline,
+    }
+
+
 async def _holder_accepts(reply_to: str) -> None:
     """Play the process holding the station: acknowledge the command, then
     answer it with the station's Accepted."""
@@ -209,16 +223,7 @@ async def test_a_command_taken_after_its_deadline_is_never_sent(raw_station):
     reply_to = await layer.new_channel()
 
     await commands._process_message(
-        {
-            "type": "ocpp.command",
-            "pk": pk,
-            "station_id": "CP-LATE",
-            "action": "Reset",
-            "payload": {"type": "Hard"},
-            "reply_to": reply_to,
-            "timeout": 5,
-            "deadline": time.time() - 0.1,
-        }
+        _reset_from_elsewhere(pk, "CP-LATE", reply_to, deadline=time.time() - 0.1)
     )
 
     assert await station.comm.receive_nothing(timeout=0.5)
@@ -243,16 +248,7 @@ async def test_a_command_whose_ack_went_out_too_late_is_not_sent(raw_station, mo
     monkeypatch.setattr(commands, "reply_send", slow_ack)
     monkeypatch.setattr(commands, "ACK_SLACK", 0.1)
     await commands._process_message(
-        {
-            "type": "ocpp.command",
-            "pk": pk,
-            "station_id": "CP-SLOW-ACK",
-            "action": "Reset",
-            "payload": {"type": "Hard"},
-            "reply_to": reply_to,
-            "timeout": 5,
-            "deadline": time.time() + 0.1,
-        }
+        _reset_from_elsewhere(pk, "CP-SLOW-ACK", reply_to, deadline=time.time() + 0.1)
     )
 
     assert await station.comm.receive_nothing(timeout=0.5)
