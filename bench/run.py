@@ -528,6 +528,7 @@ class Plan:
     connect_rate: float = 0  # new connections per second, all processes (0: no pacing)
     sources: int = 1  # 127.0.0.1 .. 127.0.0.N as source addresses
     storm_seconds: float | None = None
+    sustained_rate: float | None = None
     profile: str | None = None  # directory for py-spy recordings of each phase
     storm_open_timeout: float = 10  # seconds a station waits for its handshake in the storm
 
@@ -687,8 +688,9 @@ def _meters(system, clients, plan: Plan, token, targets, database_url, out: dict
 
     if "sustained" in plan.phases:
         # Half the saturated rate (or 10 per station and minute without it),
-        # with commands under that load.
-        rate = max(1.0, out.get("saturated_per_s", plan.stations / 6) / 2)
+        # or the rate asked for (to compare two trees at the same load), with
+        # commands under that load.
+        rate = plan.sustained_rate or max(1.0, out.get("saturated_per_s", plan.stations / 6) / 2)
         sender = CommandSender(system, token, targets)
         sender.start()
         cpu0 = system.cpu()
@@ -1014,6 +1016,11 @@ def arguments() -> argparse.Namespace:
         "--storm-seconds", type=float, help="how long stations may take to come back (default max(60, N/50))"
     )
     parser.add_argument(
+        "--sustained-rate",
+        type=float,
+        help="MeterValues per second in all in the sustained phase (default: half the saturated rate)",
+    )
+    parser.add_argument(
         "--storm-open-timeout",
         type=float,
         default=10,
@@ -1151,6 +1158,7 @@ def main() -> None:
                 connect_rate=args.connect_rate,
                 sources=args.source_addresses or math.ceil(stations / processes / CONNECTIONS_PER_SOURCE),
                 storm_seconds=args.storm_seconds,
+                sustained_rate=args.sustained_rate,
                 profile=args.profile,
                 storm_open_timeout=args.storm_open_timeout,
             )

@@ -381,9 +381,7 @@ def _meters_advance(touched: dict, batch) -> list[int]:
     if samples is not None:
         insert, insert_params = samples
         sql, params = f"WITH samples AS ({insert}) {sql}", [*insert_params, *params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tx_id for tx_id, live in cursor.fetchall() if live]
+    return [tx_id for tx_id, live in batch.query(sql, params) if live]
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:

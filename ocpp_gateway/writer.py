@@ -28,6 +28,7 @@ from django.db import (
     models,
     transaction,
 )
+from psycopg.pq import TransactionStatus
 
 from ocpp_gateway import metrics
 from ocpp_gateway.conf import gateway_settings
@@ -60,6 +61,8 @@ class Batch:
         self._kept = {} if kept is None else kept
         self.after: list[AfterCommit] = []
         self.later: list[tuple[float, Callable[[Batch], Any]]] = []
+        # This flush opened the transaction itself (see _open).
+        self._opened = False
 
     def insert_values(self, model: type, columns: tuple[str, ...], values: tuple) -> None:
         """Insert one `model` row given as plain `values` of `columns` (field
@@ -119,13 +122,82 @@ class Batch:
         waits for it)."""
         self.later.append((delay, unit))
 
+    def query(self, sql: str, params: list) -> list[tuple]:
+        """Run one statement that returns rows, for a state's flush; the
+        commit's first statement carries its BEGIN (see _open)."""
+        with connection.cursor() as cursor:
+            if self._open():
+                cursor.execute(f"BEGIN; {sql}", params)
+                cursor.nextset()
+            else:
+                cursor.execute(sql, params)
+            return cursor.fetchall()
+
     def flush(self) -> None:
-        states, self._states = self._states, {}
-        for state in states.values():
-            state.flush(self)
+        """Write what the units gathered: the last thing of its transaction."""
+        try:
+            states, self._states = self._states, {}
+            for state in states.values():
+                state.flush(self)
+            self._insert_all()
+        except BaseException:
+            self._close_failed()
+            raise
+
+    def _insert_all(self) -> None:
+        script, params = [], []
         for (model, columns), values in self._values.items():
-            _insert_values(model, columns, values)
+            sql = _insert_plan(model, columns)
+            if sql is None:
+                _bulk_create(model, columns, values)
+            else:
+                script.append(sql)
+                params.extend(_insert_params(values))
         self._values.clear()
+        if script and not self._opened and self._open():
+            script.insert(0, "BEGIN")
+        if self._opened:
+            script.append("COMMIT")
+        if script:
+            # One simple query (Django's psycopg cursors bind client-side): one round trip.
+            with connection.cursor() as cursor:
+                cursor.execute("; ".join(script), params)
+        if self._opened:
+            self._opened = False
+            connection.connection.autocommit = False
+
+    def _open(self) -> bool:
+        """Whether to send BEGIN with the next statement, and COMMIT with the
+        flush's last one, instead of each on its own round trip (psycopg's
+        way): each of the writer's round trips ends with a wait for the GIL,
+        which the busy event loop drops and retakes at every socket call
+        without letting a waiting thread in, and a commit whose units sent
+        no SQL (MeterValues, heartbeats, boots) was BEGIN, its flush's
+        statements and COMMIT. Only for a writer's own transaction (the
+        outermost atomic block) that has not started yet; the psycopg
+        connection is in autocommit until the flush's COMMIT, so that it
+        sends no BEGIN of its own, and Django's commit then finds nothing
+        left to do."""
+        if self._opened or connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
+            return False
+        raw = connection.connection
+        if raw.autocommit or raw.info.transaction_status != TransactionStatus.IDLE:
+            return False  # a unit's SQL began it already
+        raw.autocommit = True
+        self._opened = True
+        return True
+
+    def _close_failed(self) -> None:
+        if not self._opened:
+            return
+        self._opened = False
+        raw = connection.connection
+        try:
+            raw.rollback()
+            raw.autocommit = False
+        except Exception:
+            # A broken connection: Django's rollback and the writer's check close it.
+            logger.debug("Rollback of a failed flush failed", exc_info=True)
 
 
 # Field types whose values go into JSON as they are (numbers, text, booleans)
@@ -191,25 +263,15 @@ def _insert_plan(model, columns: tuple[str, ...]) -> str | None:
     return _INSERT_PLANS[key]
 
 
-def _insert_values(model, columns: tuple[str, ...], values: list[tuple]) -> None:
-    """Insert rows with one statement: the rows as one JSON array (one
-    json.dumps, in C) that PostgreSQL takes apart. COPY costs Python a little
-    less but two round trips, and each of the writer thread's waits for
-    PostgreSQL ends with a wait for the GIL, which the busy event loop drops
-    and retakes at every socket call without letting a waiting thread in:
-    under load that wait, not the statement, is most of a commit's time.
-    Rows get no pk back (none is needed)."""
-    sql = _insert_plan(model, columns)
-    if sql is None:
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _insert_params(values))
+def _bulk_create(model, columns: tuple[str, ...], values: list[tuple]) -> None:
+    model.objects.bulk_create([model(**dict(zip(columns, v, strict=True))) for v in values], batch_size=500)
 
 
 def _insert_params(values: list[tuple]) -> list:
+    """The rows as one JSON array (one json.dumps, in C) that PostgreSQL takes
+    apart (_insert_plan): one statement per table, in the flush's one round
+    trip. COPY costs Python a little less but two round trips of its own.
+    Rows get no pk back (none is needed)."""
     return [json.dumps(values, default=_json_value)]
 
 

@@ -69,23 +69,21 @@ class StationBoots:
         return answer
 
     def flush(self, batch) -> None:
-        written = self._write_at_once() if connection.vendor == "postgresql" else self._write_each()
+        written = self._write_at_once(batch) if connection.vendor == "postgresql" else self._write_each()
         for station_pk, (_, _, answers) in self.latest.items():
             registration, stale = written.get(station_pk, (None, True))
             for answer in answers:
                 answer.status = _BOOT_STATUS.get(registration, "Rejected")
                 answer.configuration_stale = stale
 
-    def _write_at_once(self) -> dict[int, tuple[str, bool]]:
+    def _write_at_once(self, batch) -> dict[int, tuple[str, bool]]:
         columns = [[] for _ in range(len(_BOOT_FIELDS) + 2)]
         for station_pk, (info, now, _) in self.latest.items():
             columns[0].append(station_pk)
             for i, (_, key) in enumerate(_BOOT_FIELDS, start=1):
                 columns[i].append(info.get(key, ""))
             columns[-1].append(now)
-        with connection.cursor() as cursor:
-            cursor.execute(_BOOTS_WRITE, columns)
-            return {pk: (registration, stale) for pk, registration, stale in cursor.fetchall()}
+        return {pk: (registration, stale) for pk, registration, stale in batch.query(_BOOTS_WRITE, columns)}
 
     def _write_each(self) -> dict[int, tuple[str, bool]]:
         """_write_at_once on databases without arrays."""

@@ -201,3 +201,88 @@ async def test_a_row_with_too_few_or_too_many_values_is_refused(writer):
         with pytest.raises(ValueError, match="values for 7 columns"):
             await writer.run(lambda batch, row=row: batch.insert_values(MessageLog, _LOG_COLUMNS, row))
     assert not await MessageLog.objects.filter(station_id="W").aexists()
+
+
+class _Echo:
+    """A commit state whose flush writes a row and reads it back (Batch.query)."""
+
+    def __init__(self) -> None:
+        self.actions: list[str] = []
+
+    def flush(self, batch) -> None:
+        from evpower.clock import utcnow
+
+        for action in self.actions:
+            rows = batch.query(
+                'INSERT INTO "stations_messagelog" ("station_id", "direction", "message_type",'
+                ' "action", "unique_id", "payload", "created_at")'
+                ' VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING "action"',
+                ["E", "in", "CALL", action, "", "{}", utcnow()],
+            )
+            assert rows == [(action,)]
+
+
+def _echo(action: str, *, bad_row: bool = False):
+    def unit(batch):
+        from evpower.clock import utcnow
+
+        batch.state(_Echo).actions.append(action)
+        if bad_row:  # action is NOT NULL: fails the commit's last statement
+            batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", None, "", {}, utcnow()))
+        return action
+
+    return unit
+
+
+async def test_a_failed_commit_loses_what_its_flush_wrote_first(writer):
+    """On PostgreSQL a commit whose units sent no SQL opens its transaction
+    with its flush's first statement and commits with its last; if the last
+    fails, the first is rolled back all the same (and each unit runs again
+    alone)."""
+    outcome = await asyncio.gather(
+        writer.run(_echo("good")), writer.run(_echo("bad", bad_row=True)), return_exceptions=True
+    )
+    assert outcome[0] == "good"
+    assert "null" in str(outcome[1]).lower()
+    echoed = [a async for a in MessageLog.objects.filter(station_id="E").values_list("action", flat=True)]
+    assert echoed == ["good"]  # not "bad", and "good" once: its first run was rolled back
+    # The connection is back to Django's way: the next commit's SQL is in a transaction.
+    assert await writer.run(lambda batch: connection.get_autocommit()) is False
+    assert await writer.run(_echo("after")) == "after"
+    assert await MessageLog.objects.filter(station_id="E", action="after").aexists()
+
+
+async def test_a_commit_whose_units_sent_no_sql_reaches_the_database_as_one_query(writer):
+    """BEGIN, the commit's rows and COMMIT in one round trip (PostgreSQL):
+    each of the writer's round trips waits for the GIL from the event loop."""
+    from django.db import connections
+
+    if connection.vendor != "postgresql":
+        # No round trips to save: the rows are simply written.
+        await asyncio.gather(*(writer.run(_log(i)) for i in range(3)))
+        assert await MessageLog.objects.filter(station_id="W").acount() == 3
+        return
+    pid = await writer.run(lambda batch: connection.connection.info.backend_pid)
+    await asyncio.gather(*(writer.run(_log(i)) for i in range(3)))
+
+    def last_query() -> str:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+            return cursor.fetchone()[0]
+
+    from asgiref.sync import sync_to_async
+
+    query = await sync_to_async(last_query)()
+    assert query.startswith('BEGIN; INSERT INTO "stations_messagelog"'), query[:80]
+    assert query.endswith("; COMMIT"), query[-80:]
+    assert await MessageLog.objects.filter(station_id="W").acount() == 3
+
+
+async def test_a_commit_whose_units_sent_sql_is_committed_as_django_does(writer):
+    def unit(batch):
+        Station.objects.create(station_id="ORM")  # the unit's SQL begins the transaction
+        return _log(1)(batch)
+
+    assert await writer.run(unit) == 1
+    assert await Station.objects.filter(station_id="ORM").aexists()
+    assert await MessageLog.objects.filter(station_id="W").acount() == 1
