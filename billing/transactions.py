@@ -301,18 +301,30 @@ def _live_update(batch, touched: dict) -> None:
     if LIVE_SESSION_SECONDS is 0; the others LIVE_SESSION_SECONDS after
     their last refresh, gathered (see _GATHER). REFRESH_PER_COMMIT at most
     in one commit: the rest soon after."""
-    if connection.vendor == "postgresql":
-        live = _meters_advance(touched, batch)
-    else:
-        live = _meters_advance_portable(touched)
-    if not live:
-        return
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
+
+    def priced_lately(tx_id: int) -> bool:
+        last = state.refreshed.get(tx_id)
+        return last is not None and clock - last < 2 * every
+
+    if connection.vendor != "postgresql":
+        live = _meters_advance_portable(touched)
+    elif all(priced_lately(tx_id) for _, tx_id in touched):
+        # None to price with this commit (the usual case): the meters move
+        # with the commit's last round trip, and every one is deferred; the
+        # deferred refresh prices only those still live.
+        sql, params = _meters_advance_sql(touched, batch)
+        batch.write(sql, params)
+        live = [tx_id for _, tx_id in touched]
+    else:
+        live = _meters_advance(touched, batch)
+    if not live:
+        return
     pricing = _Pricing()
     for tx_id in live:
         last = state.refreshed.get(tx_id)
-        if last is not None and clock - last < 2 * every:
+        if priced_lately(tx_id):
             pricing.gather(last, clock, every)
         elif pricing.take(tx_id):
             state.refreshed[tx_id] = clock
@@ -370,6 +382,11 @@ def _meters_advance(touched: dict, batch) -> list[int]:
     """Write each transaction's latest meter reading, with the commit's
     samples (PostgreSQL, one statement); the ids of those moved whose session
     is live."""
+    sql, params = _meters_advance_sql(touched, batch)
+    return [tx_id for tx_id, live in batch.query(sql, params) if live]
+
+
+def _meters_advance_sql(touched: dict, batch) -> tuple[str, list]:
     ids, stations, times, whs = [], [], [], []
     for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
@@ -381,7 +398,7 @@ def _meters_advance(touched: dict, batch) -> list[int]:
     if samples is not None:
         insert, insert_params = samples
         sql, params = f"WITH samples AS ({insert}) {sql}", [*insert_params, *params]
-    return [tx_id for tx_id, live in batch.query(sql, params) if live]
+    return sql, params
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:

@@ -63,6 +63,8 @@ class Batch:
         self.later: list[tuple[float, Callable[[Batch], Any]]] = []
         # This flush opened the transaction itself (see _open).
         self._opened = False
+        # Statements sent with the flush's last round trip (see write).
+        self._writes: list[tuple[str, list]] = []
 
     def insert_values(self, model: type, columns: tuple[str, ...], values: tuple) -> None:
         """Insert one `model` row given as plain `values` of `columns` (field
@@ -133,6 +135,16 @@ class Batch:
                 cursor.execute(sql, params)
             return cursor.fetchall()
 
+    def write(self, sql: str, params: list) -> None:
+        """Run a statement whose rows nobody reads, for a state's flush: on
+        PostgreSQL it is sent with the commit's rows, in its last round trip
+        (so after the other states' statements)."""
+        if connection.vendor == "postgresql":
+            self._writes.append((sql, params))
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
     def flush(self) -> None:
         """Write what the units gathered: the last thing of its transaction."""
         try:
@@ -145,7 +157,8 @@ class Batch:
             raise
 
     def _insert_all(self) -> None:
-        script, params = [], []
+        script, params = [sql for sql, _ in self._writes], [p for _, ps in self._writes for p in ps]
+        self._writes.clear()
         for (model, columns), values in self._values.items():
             sql = _insert_plan(model, columns)
             if sql is None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 
 from billing import tariffs, transactions
 from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
@@ -482,6 +482,59 @@ def test_a_deferred_session_is_priced_though_its_refresh_shared_a_failing_commit
             await writer.close()
 
     assert async_to_sync(run)() == Decimal("3.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_samples_of_a_session_priced_lately_move_its_meter_in_the_commits_one_query(station, tag, settings):
+    """Most MeterValues commits price nothing (their sessions were priced
+    within LIVE_SESSION_SECONDS): on PostgreSQL the samples, the meter and
+    BEGIN/COMMIT are one round trip; the session is priced by the deferred
+    refresh."""
+    from django.db import connection
+
+    from tests.postgres import last_query
+
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 0.2}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+
+    def sample(ts, value):
+        def unit(batch):
+            transactions.meter_values_record(
+                batch=batch,
+                station_pk=station.pk,
+                connector_id=1,
+                transaction_id=tx_id,
+                meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
+            )
+            return connection.connection.info.backend_pid if connection.vendor == "postgresql" else None
+
+        return unit
+
+    async def run():
+        writer = GroupCommitter()
+        try:
+            await writer.run(sample(minutes(1), "1000"))  # priced with its commit: the first sample
+            pid = await writer.run(sample(minutes(2), "2500"))  # deferred
+            query = await sync_to_async(last_query)(pid) if pid else None
+            tx = await Transaction.objects.aget(pk=tx_id)
+            moved = (tx.last_meter_wh, tx.last_meter_at)
+            cost_before = (await Session.objects.aget(transaction_id=tx_id)).cost
+            await asyncio.sleep(0.5)  # the deferred refresh: 0.2 s + a gathering share
+            await writer.drain()
+            cost_after = (await Session.objects.aget(transaction_id=tx_id)).cost
+            return query, moved, cost_before, cost_after
+        finally:
+            await writer.close()
+
+    query, moved, cost_before, cost_after = async_to_sync(run)()
+    assert moved == (2500, minutes(2))
+    assert MeterValue.objects.filter(transaction_id=tx_id).count() == 2
+    assert (cost_before, cost_after) == (Decimal("1.00"), Decimal("2.50"))
+    if connection.vendor == "postgresql":
+        # The last query the writer sent (PostgreSQL keeps its first 1 KiB):
+        # its BEGIN went with the meter statement, and nothing followed it.
+        assert query.startswith("BEGIN; WITH samples AS (INSERT INTO"), query[:80]
 
 
 def test_kwh_samples_are_read_as_kwh(station, tag):

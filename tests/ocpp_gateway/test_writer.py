@@ -3,11 +3,13 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection
 
 from ocpp_gateway.chargepoint import _LOG_COLUMNS
 from ocpp_gateway.writer import GroupCommitter, Values
 from stations.models import MessageLog, Station
+from tests.postgres import last_query
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,8 +257,6 @@ async def test_a_failed_commit_loses_what_its_flush_wrote_first(writer):
 async def test_a_commit_whose_units_sent_no_sql_reaches_the_database_as_one_query(writer):
     """BEGIN, the commit's rows and COMMIT in one round trip (PostgreSQL):
     each of the writer's round trips waits for the GIL from the event loop."""
-    from django.db import connections
-
     if connection.vendor != "postgresql":
         # No round trips to save: the rows are simply written.
         await asyncio.gather(*(writer.run(_log(i)) for i in range(3)))
@@ -264,15 +264,7 @@ async def test_a_commit_whose_units_sent_no_sql_reaches_the_database_as_one_quer
         return
     pid = await writer.run(lambda batch: connection.connection.info.backend_pid)
     await asyncio.gather(*(writer.run(_log(i)) for i in range(3)))
-
-    def last_query() -> str:
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
-            return cursor.fetchone()[0]
-
-    from asgiref.sync import sync_to_async
-
-    query = await sync_to_async(last_query)()
+    query = await sync_to_async(last_query)(pid)
     assert query.startswith('BEGIN; INSERT INTO "stations_messagelog"'), query[:80]
     assert query.endswith("; COMMIT"), query[-80:]
     assert await MessageLog.objects.filter(station_id="W").acount() == 3
