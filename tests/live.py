@@ -43,7 +43,7 @@ def _test_database_url() -> str:
 class Server:
     extra_args: tuple[str, ...] = ()  # more options for the server
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, *, wait_ready: bool = True):
         self.port = _free_port()
         self.env = env
         full_env = {
@@ -63,7 +63,8 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        if wait_ready:
+            self._wait_ready()
 
     @property
     def url(self) -> str:

@@ -3,12 +3,14 @@ the systemd unit (and of every live server in these tests): both servers it
 offers serve the API and stations, with the accept queue a storm needs."""
 
 import shutil
+import socket
 import subprocess
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.live import ROOT, http
+from tests.live import ROOT, Server, http
 from tests.station import station_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -59,3 +61,37 @@ def test_an_unknown_server_is_refused_with_a_message():
     )
     assert result.returncode == 2
     assert "daphne or uvicorn" in result.stderr
+
+
+@pytest.mark.parametrize("asgi_server", ["daphne", "uvicorn"])
+def test_the_launcher_listens_before_it_loads_the_application(asgi_server):
+    """A station reconnecting while a restarted server loads is held in the
+    accept queue and answered once it is loaded, not refused (and left to
+    its own back-off)."""
+    loading = 3  # seconds (tests/slow_settings.py)
+    env = {
+        "ASGI_SERVER": asgi_server,
+        "DJANGO_SETTINGS_MODULE": "tests.slow_settings",
+        "SLOW_SETTINGS_SECONDS": loading,
+    }
+    started = time.monotonic()
+    server = Server(env, wait_ready=False)
+    try:
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() - started < 1, "refused for a second: not listening yet"
+                time.sleep(0.01)
+        connected = time.monotonic() - started
+        with conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            response = b""
+            while chunk := conn.recv(65536):
+                response += chunk
+        answered = time.monotonic() - started
+    finally:
+        server.stop()
+    assert connected < 1 <= loading <= answered  # connected while it was loading
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
