@@ -314,8 +314,9 @@ def _live_update(batch, touched: dict) -> None:
         # None to price with this commit (the usual case): the meters move
         # with the commit's last round trip, and every one is deferred; the
         # deferred refresh prices only those still live.
-        sql, params = _meters_advance_sql(touched, batch)
+        sql, params = _meters_advance_sql(touched, batch, returning=False)
         batch.write(sql, params)
+        # Stopped or forged ones too: the refresh prices only those live.
         live = [tx_id for _, tx_id in touched]
     else:
         live = _meters_advance(touched, batch)
@@ -386,7 +387,7 @@ def _meters_advance(touched: dict, batch) -> list[int]:
     return [tx_id for tx_id, live in batch.query(sql, params) if live]
 
 
-def _meters_advance_sql(touched: dict, batch) -> tuple[str, list]:
+def _meters_advance_sql(touched: dict, batch, *, returning: bool = True) -> tuple[str, list]:
     ids, stations, times, whs = [], [], [], []
     for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
@@ -394,6 +395,8 @@ def _meters_advance_sql(touched: dict, batch) -> tuple[str, list]:
         times.append(ts)
         whs.append(int(wh))
     sql, params = _METERS_ADVANCE, [ids, stations, times, whs, _FINISHED]
+    if not returning:
+        sql, params = _METERS_ADVANCE[: _METERS_ADVANCE.index("RETURNING")], params[:-1]
     samples = batch.take_insert(MeterValue, METER_COLUMNS)
     if samples is not None:
         insert, insert_params = samples

@@ -16,31 +16,60 @@ import os
 import socket
 import sys
 
-# Where the listening socket is handed over: the first descriptor of the
-# systemd socket-activation protocol, which Twisted reads for Daphne.
-FD = 3
+# Where Daphne takes the listening socket: the first descriptor of the
+# systemd socket-activation protocol, which Twisted reads.
+SYSTEMD_FD = 3
 
 
-def server_command(family: socket.AddressFamily, server: str, options: list[str]) -> list[str]:
+def listen(host: str, port: int, backlog: int) -> socket.socket:
+    """The listening socket, as the servers would make it themselves, and
+    with TCP_NODELAY, which accepted connections inherit (Linux): Uvicorn
+    adopts it as a Unix socket (socket.fromfd), so asyncio no longer turns
+    Nagle off per connection, and a small frame written after another one
+    waited for the peer's delayed ACK (40 ms); Twisted never turned it off."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # "::" takes IPv4 too, as both servers' own binds did.
+    dualstack = family == socket.AF_INET6 and socket.has_dualstack_ipv6()
+    listener = socket.create_server((host, port), family=family, backlog=backlog, dualstack_ipv6=dualstack)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listener
+
+
+def server_command(listener: socket.socket, server: str, options: list[str]) -> list[str]:
     if server == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", "--fd", str(FD), *options]
+        return [sys.executable, "-m", "uvicorn", "--fd", str(listener.fileno()), *options]
     if server == "daphne":
-        domain = "INET6" if family == socket.AF_INET6 else "INET"
+        domain = "INET6" if listener.family == socket.AF_INET6 else "INET"
         return [sys.executable, "-m", "daphne", "-e", f"systemd:domain={domain}:index=0", *options]
     raise SystemExit(f"ASGI_SERVER must be daphne or uvicorn, not {server}")
 
 
 def main(argv: list[str]) -> None:
     host, port, backlog, server, *options = argv
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    command = server_command(family, server, options)  # an unknown server: refused before binding
-    listener = socket.create_server((host, int(port)), family=family, backlog=int(backlog))
-    if listener.fileno() != FD:
-        os.dup2(listener.fileno(), FD)
-    os.set_inheritable(FD, True)  # (dup2 onto itself would leave it closed on exec)
-    # For the same process after exec (Twisted also wants the socket's name).
-    env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid()), "LISTEN_FDNAMES": "evpower"}
+    if server == "daphne" and _is_open(SYSTEMD_FD):
+        raise SystemExit(f"descriptor {SYSTEMD_FD} is open already: Daphne takes the listening socket there")
+    try:
+        listener = listen(host, int(port), int(backlog))
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc}") from None
+    command = server_command(listener, server, options)
+    env = dict(os.environ)
+    if server == "daphne":
+        if listener.fileno() != SYSTEMD_FD:
+            os.dup2(listener.fileno(), SYSTEMD_FD)
+        # For the same process after exec (Twisted also wants the socket's name).
+        env.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="evpower")
+    # (dup2 onto itself would leave it closed on exec)
+    os.set_inheritable(SYSTEMD_FD if server == "daphne" else listener.fileno(), True)
     os.execve(command[0], command, env)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from ocpp16.times import format_time, parse_meter_values, parse_time
 from ocpp_gateway import live_feed, metrics
 from ocpp_gateway.conf import gateway_settings
 from ocpp_gateway.runtime import committer
-from ocpp_gateway.writer import GroupCommitter, Values
+from ocpp_gateway.writer import GroupCommitter, Values, gathering
 from stations import id_tags, reports
 from stations.models import MessageLog, StationEvent
 from stations.protocol_violations import protocol_violations_note
@@ -368,12 +368,14 @@ class CentralSystem(ChargePoint):
     async def on_meter_values(self, payload):
         meter_values = _parsed(parse_meter_values, payload["meterValue"])
         await self._db(
-            lambda b: transactions.meter_values_record(
-                batch=b,
-                station_pk=self.station.pk,
-                connector_id=payload["connectorId"],
-                transaction_id=payload.get("transactionId"),
-                meter_values=meter_values,
+            gathering(
+                lambda b: transactions.meter_values_record(
+                    batch=b,
+                    station_pk=self.station.pk,
+                    connector_id=payload["connectorId"],
+                    transaction_id=payload.get("transactionId"),
+                    meter_values=meter_values,
+                )
             )
         )
         live_feed.station_changed(self.station.pk)

@@ -95,3 +95,26 @@ def test_the_launcher_listens_before_it_loads_the_application(asgi_server):
         server.stop()
     assert connected < 1 <= loading <= answered  # connected while it was loading
     assert response.startswith(b"HTTP/1.1 200"), response[:200]
+
+
+def test_connections_to_the_launchers_socket_are_handed_over_without_nagle():
+    """Uvicorn adopts the socket as a Unix one, so asyncio no longer turns
+    Nagle off per connection: the listener does, and connections inherit it."""
+    from evpower.prebind import listen
+
+    with listen("127.0.0.1", 0, 16) as listener, socket.create_connection(listener.getsockname()):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no dual-stack IPv6 here")
+def test_the_launcher_listening_on_every_ipv6_address_takes_ipv4_too():
+    from evpower.prebind import listen
+
+    with listen("::", 0, 16) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            accepted, address = listener.accept()
+            accepted.close()
+    assert address[0] == "::ffff:127.0.0.1"

@@ -1,13 +1,14 @@
 """Group commit: many frames' writes in one transaction, each caller answered after commit."""
 
 import asyncio
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, connections
 
 from ocpp_gateway.chargepoint import _LOG_COLUMNS
-from ocpp_gateway.writer import GroupCommitter, Values
+from ocpp_gateway.writer import GroupCommitter, Values, gathering
 from stations.models import MessageLog, Station
 from tests.postgres import last_query
 
@@ -248,8 +249,16 @@ async def test_a_failed_commit_loses_what_its_flush_wrote_first(writer):
     assert "null" in str(outcome[1]).lower()
     echoed = [a async for a in MessageLog.objects.filter(station_id="E").values_list("action", flat=True)]
     assert echoed == ["good"]  # not "bad", and "good" once: its first run was rolled back
-    # The connection is back to Django's way: the next commit's SQL is in a transaction.
-    assert await writer.run(lambda batch: connection.get_autocommit()) is False
+    # The psycopg connection is back to Django's way: the next commit's SQL
+    # begins a transaction (in autocommit each statement would commit alone).
+    if connection.vendor == "postgresql":
+        from psycopg.pq import TransactionStatus
+
+        def in_transaction(batch):
+            Station.objects.exists()
+            return connection.connection.autocommit, connection.connection.info.transaction_status
+
+        assert await writer.run(in_transaction) == (False, TransactionStatus.INTRANS)
     assert await writer.run(_echo("after")) == "after"
     assert await MessageLog.objects.filter(station_id="E", action="after").aexists()
 
@@ -275,6 +284,99 @@ async def test_a_commit_whose_units_sent_sql_is_committed_as_django_does(writer)
         Station.objects.create(station_id="ORM")  # the unit's SQL begins the transaction
         return _log(1)(batch)
 
-    assert await writer.run(unit) == 1
+    def unit_and_pid(batch):
+        return unit(
+            batch
+        ), connection.connection.info.backend_pid if connection.vendor == "postgresql" else None
+
+    result, pid = await writer.run(unit_and_pid)
+    assert result == 1
     assert await Station.objects.filter(station_id="ORM").aexists()
     assert await MessageLog.objects.filter(station_id="W").acount() == 1
+    if pid is not None:  # its rows, then Django's own COMMIT
+        assert await sync_to_async(last_query)(pid) == "COMMIT"
+
+
+def _gathering_log(n: int, ran_on: list, *, bad: bool = False):
+    """A gathering unit (rows only, no SQL) that notes the thread it ran on."""
+
+    def unit(batch):
+        from evpower.clock import utcnow
+
+        ran_on.append(threading.current_thread().name)
+        action = None if bad else str(n)  # action is NOT NULL
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("G", "in", "CALL", action, "", {}, utcnow()))
+        return n
+
+    return gathering(unit)
+
+
+async def test_a_commit_of_gathering_units_is_sent_from_the_event_loop(writer):
+    """On PostgreSQL the loop gathers and sends it itself: no writer thread,
+    whose every wait ends with a wait for the GIL. Elsewhere the thread."""
+    ran_on: list[str] = []
+    assert await asyncio.gather(*(writer.run(_gathering_log(i, ran_on)) for i in range(3))) == [0, 1, 2]
+    assert (
+        await MessageLog.objects.filter(station_id="G").acount() == 3
+    )  # committed: seen from another connection
+    if connection.vendor == "postgresql":
+        assert ran_on == [threading.current_thread().name] * 3
+    else:
+        assert all(name.startswith("ocpp-db") for name in ran_on)
+
+
+async def test_a_gathering_commit_whose_state_reads_rows_back_goes_to_the_writer_thread(writer):
+    ran_on: list[str] = []
+
+    def unit(batch):
+        ran_on.append(threading.current_thread().name)
+        return _echo("read back")(batch)
+
+    assert await writer.run(gathering(unit)) == "read back"
+    assert [a async for a in MessageLog.objects.filter(station_id="E").values_list("action", flat=True)] == [
+        "read back"
+    ]  # once
+    assert ran_on[-1].startswith("ocpp-db")
+
+
+async def test_a_bad_row_of_gathering_units_fails_only_its_own_unit(writer):
+    ran_on: list[str] = []
+    outcome = await asyncio.gather(
+        writer.run(_gathering_log(1, ran_on)),
+        writer.run(_gathering_log(2, ran_on, bad=True)),
+        writer.run(_gathering_log(3, ran_on)),
+        return_exceptions=True,
+    )
+    assert outcome[0] == 1 and outcome[2] == 3
+    assert "null" in str(outcome[1]).lower()
+    actions = [a async for a in MessageLog.objects.filter(station_id="G").values_list("action", flat=True)]
+    assert sorted(actions) == ["1", "3"]  # each once: the loop's failed attempt left nothing
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_gathering_commits_go_on_when_the_loop_connection_dies(writer, monkeypatch):
+    from ocpp_gateway.writer import LoopConnection
+
+    monkeypatch.setattr(LoopConnection, "REST_SECONDS", 0.0)
+    ran_on: list[str] = []
+    await writer.run(_gathering_log(1, ran_on))
+    pid = writer._loop_sql._conn.info.backend_pid
+
+    def kill():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    await sync_to_async(kill)()
+    ran_on.clear()
+    assert await writer.run(_gathering_log(2, ran_on)) == 2  # the thread ran it again
+    assert ran_on[-1].startswith("ocpp-db")
+    ran_on.clear()
+    assert await writer.run(_gathering_log(3, ran_on)) == 3  # the loop again, on a new connection
+    assert ran_on == [threading.current_thread().name]
+    assert sorted(
+        [a async for a in MessageLog.objects.filter(station_id="G").values_list("action", flat=True)]
+    ) == [
+        "1",
+        "2",
+        "3",
+    ]
