@@ -367,17 +367,20 @@ class CentralSystem(ChargePoint):
     @on(Action.meter_values)
     async def on_meter_values(self, payload):
         meter_values = _parsed(parse_meter_values, payload["meterValue"])
-        await self._db(
-            gathering(
-                lambda b: transactions.meter_values_record(
-                    batch=b,
-                    station_pk=self.station.pk,
-                    connector_id=payload["connectorId"],
-                    transaction_id=payload.get("transactionId"),
-                    meter_values=meter_values,
-                )
+
+        def unit(b):
+            transactions.meter_values_record(
+                batch=b,
+                station_pk=self.station.pk,
+                connector_id=payload["connectorId"],
+                transaction_id=payload.get("transactionId"),
+                meter_values=meter_values,
             )
-        )
+
+        # Gathered on the event loop, unless every sample is priced with its
+        # commit (LIVE_SESSION_SECONDS 0), which reads rows back: each would
+        # be gathered twice, on the loop and again on the writer thread.
+        await self._db(gathering(unit) if gateway_settings.LIVE_SESSION_SECONDS else unit)
         live_feed.station_changed(self.station.pk)
         return {}
 

@@ -93,12 +93,14 @@ class LoopConnection:
             await self._conn.execute(sql, params)
             return True
         except Exception as exc:
-            if self._conn is None or self._conn.closed or isinstance(exc, psycopg.OperationalError):
+            if self._conn is None or self._conn.closed or self._conn.broken:
                 logger.warning("Loop connection failed, commits go to the writer thread: %s", exc)
                 await self.close()
                 self._resting_until = time.monotonic() + self.REST_SECONDS
             else:
-                # A bad row, say: rolled back; the writer thread finds the unit at fault.
+                # A bad row, a deadlock, a timeout: the implicit transaction is
+                # rolled back and the connection usable; the writer thread finds
+                # the unit at fault.
                 logger.debug("Commit on the loop failed", exc_info=True)
             return False
 
@@ -107,7 +109,11 @@ class LoopConnection:
         # Client-side binding: several statements in one simple query.
         params["cursor_factory"] = psycopg.AsyncClientCursor
         params.setdefault("connect_timeout", 5)
-        return await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        # As Django sets its own connections up (the statements cast
+        # timestamps given with their offset, but now() and the like must agree).
+        await conn.execute("SELECT set_config('TimeZone', %s, false)", [connections["default"].timezone_name])
+        return conn
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -179,7 +185,8 @@ class Batch:
 
     def kept(self, kind: type[T]) -> T:
         """The writer's own `kind()` instance, created on first use and kept
-        from commit to commit (only ever touched on the writer thread)."""
+        from commit to commit (touched by one commit at a time, on the writer
+        thread or the event loop)."""
         value = self._kept.get(kind)
         if value is None:
             value = self._kept[kind] = kind()
@@ -494,8 +501,8 @@ class GroupCommitter:
         """Gather and send this commit from the event loop (see LoopConnection);
         None if the writer thread must run it."""
         started = time.perf_counter()
-        batch = Batch(rows, self._kept, on_loop=True)
         try:
+            batch = Batch(rows, self._kept, on_loop=True)
             results = [unit(batch) for unit in units]
             sql, params = batch.script()
         except Exception:
@@ -533,11 +540,12 @@ class GroupCommitter:
         for timer in self._timers.values():
             timer.cancel()
         if self._task is not None:
-            if self._pending or self._rows:
-                await self.drain()
+            if not self._task.done():
+                await self.drain()  # what is queued, and the commit in flight
             self._task.cancel()
         if self._loop_sql is not None:
-            await self._loop_sql.close()
+            loop_sql, self._loop_sql = self._loop_sql, None  # no new connection after close
+            await loop_sql.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, connections.close_all)
         await loop.run_in_executor(self._reader, connections.close_all)

@@ -364,7 +364,7 @@ async def test_gathering_commits_go_on_when_the_loop_connection_dies(writer, mon
 
     def kill():
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])  # (waits until it is gone)
 
     await sync_to_async(kill)()
     ran_on.clear()
@@ -379,4 +379,35 @@ async def test_gathering_commits_go_on_when_the_loop_connection_dies(writer, mon
         "1",
         "2",
         "3",
+    ]
+
+
+async def test_a_failed_statement_leaves_the_loop_connection_in_use(writer):
+    """A bad row (like a deadlock or a timeout) rolls back only that commit:
+    the loop keeps its connection, and the next commit goes on it."""
+    ran_on: list[str] = []
+    await writer.run(_gathering_log(1, ran_on))
+    before = writer._loop_sql._conn if connection.vendor == "postgresql" else None
+    with pytest.raises(Exception, match=r"(?i)null"):
+        await writer.run(_gathering_log(2, ran_on, bad=True))
+    ran_on.clear()
+    assert await writer.run(_gathering_log(3, ran_on)) == 3
+    if connection.vendor == "postgresql":
+        assert writer._loop_sql._conn is before and not before.closed
+        assert ran_on == [threading.current_thread().name]
+
+
+async def test_a_gathering_unit_with_a_row_of_the_wrong_width_fails_alone(writer):
+    ran_on: list[str] = []
+    running = asyncio.ensure_future(writer.run(_gathering_log(1, ran_on)))
+    await asyncio.sleep(0)  # its unit queued; the writer's task is about to take it
+    writer.add_row(Values(MessageLog, _LOG_COLUMNS, ("G", "in", "CALL", "short")))  # 4 values for 7 columns
+    # Answered (the writer did not die with the bad row of its commit), its row stored.
+    assert await asyncio.wait_for(running, 10) == 1
+    assert await writer.run(_gathering_log(2, ran_on)) == 2
+    assert sorted(
+        [a async for a in MessageLog.objects.filter(station_id="G").values_list("action", flat=True)]
+    ) == [
+        "1",
+        "2",
     ]
