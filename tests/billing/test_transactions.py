@@ -86,6 +86,21 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
     return batch
 
 
+def sample_unit(station, tx_id, ts, value):
+    """A writer unit recording one energy sample [time, Wh str] as the gateway does."""
+
+    def unit(batch):
+        transactions.meter_values_record(
+            batch=batch,
+            station_pk=station.pk,
+            connector_id=1,
+            transaction_id=tx_id,
+            meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
+        )
+
+    return unit
+
+
 def meter_each(station, tx_ids, at, value, batch) -> Batch:
     """One energy sample for each transaction (on connectors 1, 2, ...), all in one commit."""
     for connector_id, tx_id in enumerate(tx_ids, start=1):
@@ -448,16 +463,7 @@ def test_a_deferred_session_is_priced_though_its_refresh_shared_a_failing_commit
     tx_id = start(station, meter_start=0).transaction_id
 
     def sample(ts, value):
-        def unit(batch):
-            transactions.meter_values_record(
-                batch=batch,
-                station_pk=station.pk,
-                connector_id=1,
-                transaction_id=tx_id,
-                meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
-            )
-
-        return unit
+        return sample_unit(station, tx_id, ts, value)
 
     def bad_frame(batch):
         raise RuntimeError("another station's bad frame")
@@ -499,14 +505,10 @@ def test_samples_of_a_session_priced_lately_move_its_meter_in_the_commits_one_qu
     tx_id = start(station, meter_start=0).transaction_id
 
     def sample(ts, value):
+        record = sample_unit(station, tx_id, ts, value)
+
         def unit(batch):
-            transactions.meter_values_record(
-                batch=batch,
-                station_pk=station.pk,
-                connector_id=1,
-                transaction_id=tx_id,
-                meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
-            )
+            record(batch)
             return connection.connection.info.backend_pid if connection.vendor == "postgresql" else None
 
         return unit
@@ -688,14 +690,10 @@ def test_meter_values_committed_with_the_stop_count_in_the_final_bill(station, t
     make_tariff(price_per_kwh="0", periods=[FROM_1030_AT_1])
     tx_id = start(station, meter_start=0).transaction_id
 
+    record = sample_unit(station, tx_id, minutes(30), "4000")
+
     def sample(batch):
-        transactions.meter_values_record(
-            batch=batch,
-            station_pk=station.pk,
-            connector_id=1,
-            transaction_id=tx_id,
-            meter_values=[{"timestamp": minutes(30), "sampledValue": [{"value": "4000"}]}],
-        )
+        record(batch)
         return batch
 
     def stop_frame(batch):
