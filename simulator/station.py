@@ -105,6 +105,9 @@ class SimulatedStation(ChargePoint):
         self.registration: str | None = None
         self.connected = False
         self.booted = False
+        # Booted and every connector's status reported since (what a central
+        # system knows of the station): reset with `booted`.
+        self.reported = False
         self.boots = 0
         self.messages_in = 0
         self.messages_out = 0
@@ -178,7 +181,7 @@ class SimulatedStation(ChargePoint):
         finally:
             link.closed.set()
             self._link = None
-            self.connected = self.booted = False
+            self.connected = self.booted = self.reported = False
             session.cancel()
             await ws.close()
 
@@ -188,6 +191,7 @@ class SimulatedStation(ChargePoint):
             await self._boot()
             for connector in self.connectors.values():
                 await self._send_status(connector.connector_id, connector.status)
+            self.reported = self.booted
             while self._outbox:
                 await self._notify(self._outbox[0])
                 self._outbox.pop(0)
@@ -588,7 +592,7 @@ class SimulatedStation(ChargePoint):
             c.plugged, c.phase, c.reservation = False, None, None
             if c.scheduled_operative is not None:
                 c.operative, c.scheduled_operative = c.scheduled_operative, None
-        self.booted = False
+        self.booted = self.reported = False
         for c in self.connectors.values():
             self._refresh(c)
         log.info("%s: rebooting (%s)", self.id, kind)

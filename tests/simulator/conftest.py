@@ -38,7 +38,8 @@ async def eventually(check, timeout: float = 20, interval: float = 0.1):
 @pytest.fixture
 async def simulate():
     """`await simulate(server, station_id, **options)`: a SimulatedStation running in this
-    event loop against `server`, returned once booted (`boot=False`: at once)."""
+    event loop against `server`, returned once booted and its connectors
+    reported (`boot=False`: at once)."""
     running = []
 
     async def start(server, station_id: str, boot: bool = True, **options) -> SimulatedStation:
@@ -47,7 +48,7 @@ async def simulate():
         )
         running.append((station, asyncio.create_task(station.run())))
         if boot:
-            await eventually(lambda: station.booted)
+            await eventually(lambda: station.reported)
         return station
 
     yield start
