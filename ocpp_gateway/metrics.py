@@ -41,6 +41,12 @@ writer_commit_seconds = Histogram(
     "Time of one group commit of the station writer (all its units and rows).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+writer_loop_fallbacks = Counter(
+    "evpower_writer_loop_fallbacks_total",
+    "Commits the event loop began and handed to the writer thread, which gathers them again: "
+    "gather (a state needed SQL first) or send (the loop connection's commit failed).",
+    ["reason"],
+)
 writer_batch_size = Histogram(
     "evpower_writer_batch_size",
     "Units of work (frames' writes) and message-log rows per group commit.",

@@ -401,6 +401,8 @@ Committed = tuple[list[tuple[bool, Any]], list[AfterCommit], list[tuple[float, U
 _COMMIT_SECONDS = metrics.writer_commit_seconds
 _BATCH_UNITS = metrics.writer_batch_size.labels("units")
 _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
+_LOOP_FALLBACKS_GATHER = metrics.writer_loop_fallbacks.labels("gather")
+_LOOP_FALLBACKS_SEND = metrics.writer_loop_fallbacks.labels("send")
 # How often the writer thread checks its database connection (see _refresh_connection).
 REFRESH_SECONDS = 10
 
@@ -509,8 +511,10 @@ class GroupCommitter:
             # NeedsWriterThread, the ORM refusing the loop, or a unit's own error:
             # the thread runs them again, and answers each unit by its rules.
             logger.debug("Commit left to the writer thread", exc_info=True)
+            _LOOP_FALLBACKS_GATHER.inc()
             return None
         if sql and not await self._loop_sql.run(sql, params):
+            _LOOP_FALLBACKS_SEND.inc()
             return None
         _COMMIT_SECONDS.observe(time.perf_counter() - started)
         _BATCH_UNITS.observe(len(units))

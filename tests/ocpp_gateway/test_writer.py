@@ -325,8 +325,15 @@ async def test_a_commit_of_gathering_units_is_sent_from_the_event_loop(writer):
         assert all(name.startswith("ocpp-db") for name in ran_on)
 
 
+def _fallbacks(reason: str) -> float:
+    from ocpp_gateway import metrics
+
+    return metrics.writer_loop_fallbacks.labels(reason)._value.get()
+
+
 async def test_a_gathering_commit_whose_state_reads_rows_back_goes_to_the_writer_thread(writer):
     ran_on: list[str] = []
+    before = _fallbacks("gather")
 
     def unit(batch):
         ran_on.append(threading.current_thread().name)
@@ -337,10 +344,12 @@ async def test_a_gathering_commit_whose_state_reads_rows_back_goes_to_the_writer
         "read back"
     ]  # once
     assert ran_on[-1].startswith("ocpp-db")
+    assert _fallbacks("gather") - before == (1 if connection.vendor == "postgresql" else 0)  # counted
 
 
 async def test_a_bad_row_of_gathering_units_fails_only_its_own_unit(writer):
     ran_on: list[str] = []
+    before = _fallbacks("send")
     outcome = await asyncio.gather(
         writer.run(_gathering_log(1, ran_on)),
         writer.run(_gathering_log(2, ran_on, bad=True)),
@@ -351,6 +360,7 @@ async def test_a_bad_row_of_gathering_units_fails_only_its_own_unit(writer):
     assert "null" in str(outcome[1]).lower()
     actions = [a async for a in MessageLog.objects.filter(station_id="G").values_list("action", flat=True)]
     assert sorted(actions) == ["1", "3"]  # each once: the loop's failed attempt left nothing
+    assert _fallbacks("send") - before == (1 if connection.vendor == "postgresql" else 0)
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
