@@ -71,46 +71,47 @@ def limit_stops(batch: Batch) -> list[tuple[int, int]]:
     ]
 
 
+def record_sample(batch, station, tx_id, ts, value, connector_id=1) -> None:
+    """One energy sample [time, Wh str] recorded into `batch` as the gateway does."""
+    transactions.meter_values_record(
+        batch=batch,
+        station_pk=station.pk,
+        connector_id=connector_id,
+        transaction_id=tx_id,
+        meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
+    )
+
+
 def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
     """Record energy samples [(time, Wh str)] as the gateway does, and commit them."""
     batch = batch or Batch()
     for ts, value in samples:
-        transactions.meter_values_record(
-            batch=batch,
-            station_pk=station.pk,
-            connector_id=connector_id,
-            transaction_id=tx_id,
-            meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
-        )
+        record_sample(batch, station, tx_id, ts, value, connector_id)
     batch.flush()
     return batch
 
 
 def sample_unit(station, tx_id, ts, value):
     """A writer unit recording one energy sample [time, Wh str] as the gateway does."""
+    return lambda batch: record_sample(batch, station, tx_id, ts, value)
 
-    def unit(batch):
-        transactions.meter_values_record(
-            batch=batch,
-            station_pk=station.pk,
-            connector_id=1,
-            transaction_id=tx_id,
-            meter_values=[{"timestamp": ts, "sampledValue": [{"value": value}]}],
-        )
 
-    return unit
+def first_sample_priced(station, settings, every=60) -> tuple[int, dict]:
+    """LIVE_SESSION_SECONDS `every`, a 1.00/kWh tariff and a transaction whose
+    first sample (1 kWh at minute 1) is priced with its commit: the
+    transaction id and what the writer keeps from commit to commit."""
+    settings.OCPP = {"LIVE_SESSION_SECONDS": every}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+    kept = {}
+    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    return tx_id, kept
 
 
 def meter_each(station, tx_ids, at, value, batch) -> Batch:
     """One energy sample for each transaction (on connectors 1, 2, ...), all in one commit."""
     for connector_id, tx_id in enumerate(tx_ids, start=1):
-        transactions.meter_values_record(
-            batch=batch,
-            station_pk=station.pk,
-            connector_id=connector_id,
-            transaction_id=tx_id,
-            meter_values=[{"timestamp": at, "sampledValue": [{"value": value}]}],
-        )
+        record_sample(batch, station, tx_id, at, value, connector_id)
     batch.flush()
     return batch
 
@@ -324,11 +325,7 @@ def test_an_older_sample_does_not_move_the_live_bill_back(station, tag):
 def test_a_flood_of_samples_prices_the_live_session_at_most_every_live_session_seconds(
     station, tag, settings
 ):
-    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
-    make_tariff(price_per_kwh="1.00")
-    tx_id = start(station, meter_start=0).transaction_id
-    kept = {}  # what the writer keeps from commit to commit
-    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    tx_id, kept = first_sample_priced(station, settings)
     # The next sample comes (in wall-clock time) well within 60 s of that commit.
     flood = meter(station, tx_id, (minutes(1.5), "3000"), batch=Batch(kept=kept))
     session = Session.objects.get(transaction_id=tx_id)
@@ -404,11 +401,7 @@ def test_a_session_come_due_is_priced_a_little_later_with_the_others(station, ta
 
 
 def test_a_session_sampled_seldom_is_priced_with_its_commit(station, tag, settings):
-    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
-    make_tariff(price_per_kwh="1.00")
-    tx_id = start(station, meter_start=0).transaction_id
-    kept = {}
-    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    tx_id, kept = first_sample_priced(station, settings)
     kept[transactions.LiveClock].refreshed[tx_id] -= 121  # priced over twice 60 s ago
     second = meter(station, tx_id, (minutes(3), "2500"), batch=Batch(kept=kept))
     assert second.later == []
@@ -417,11 +410,7 @@ def test_a_session_sampled_seldom_is_priced_with_its_commit(station, tag, settin
 
 
 def test_a_refresh_before_a_session_is_due_leaves_it_for_later(station, tag, settings):
-    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
-    make_tariff(price_per_kwh="1.00")
-    tx_id = start(station, meter_start=0).transaction_id
-    kept = {}
-    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    tx_id, kept = first_sample_priced(station, settings)
     meter(station, tx_id, (minutes(2), "2000"), batch=Batch(kept=kept))  # deferred
     # A refresh another session asked for runs 50 s after this one's pricing:
     # within the gathering share, but not yet due: not priced more often.
@@ -445,11 +434,7 @@ def test_an_absurd_meter_register_flags_the_session_and_fails_no_commit(station,
 
 
 def test_samples_live_session_seconds_apart_are_each_priced_with_their_commit(station, tag, settings):
-    settings.OCPP = {"LIVE_SESSION_SECONDS": 0}
-    make_tariff(price_per_kwh="1.00")
-    tx_id = start(station, meter_start=0).transaction_id
-    kept = {}
-    meter(station, tx_id, (minutes(1), "1000"), batch=Batch(kept=kept))
+    tx_id, kept = first_sample_priced(station, settings, every=0)
     second = meter(station, tx_id, (minutes(2), "2500"), batch=Batch(kept=kept))
     assert second.later == []
     session = Session.objects.get(transaction_id=tx_id)
@@ -601,13 +586,7 @@ def test_live_update_does_not_undo_a_requested_stop(station, tag):
     session = waiting_session(station, tag)
     tx_id = start(station, meter_start=0).transaction_id
     batch = Batch()
-    transactions.meter_values_record(
-        batch=batch,
-        station_pk=station.pk,
-        connector_id=1,
-        transaction_id=tx_id,
-        meter_values=[{"timestamp": minutes(5), "sampledValue": [{"value": "700"}]}],
-    )
+    record_sample(batch, station, tx_id, minutes(5), "700")
     # The API marks the session stopping between the sample and the commit.
     Session.objects.filter(pk=session.pk).update(status=SessionStatus.STOPPING)
     batch.flush()
