@@ -314,8 +314,7 @@ def _live_update(batch, touched: dict) -> None:
         # None to price with this commit (the usual case): the meters move
         # with the commit's last round trip, and every one is deferred; the
         # deferred refresh prices only those still live.
-        sql, params = _meters_advance_sql(touched, batch, returning=False)
-        batch.write(sql, params)
+        batch.write(_METERS_MOVE, _meters_arrays(touched))
         # Stopped or forged ones too: the refresh prices only those live.
         live = [tx_id for _, tx_id in touched]
     else:
@@ -368,40 +367,38 @@ def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int]
 # The same rules as _meters_advance_portable: the station's own open
 # transaction, never backwards in time. Arrays keep the statement's text (and
 # psycopg's parsing of it) the same whatever the number of transactions.
-_METERS_ADVANCE = """
+_METERS_MOVE = """
 UPDATE billing_transaction AS t SET last_meter_wh = v.wh, last_meter_at = v.ts
 FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS v(id, station_id, ts, wh)
 WHERE t.transaction_id = v.id AND t.station_id = v.station_id AND t.stopped_at IS NULL
   AND (t.last_meter_at IS NULL OR t.last_meter_at <= v.ts)
-RETURNING t.transaction_id, EXISTS (
+"""
+# The same, and which of those moved have a live session.
+_METERS_ADVANCE = (
+    _METERS_MOVE
+    + """RETURNING t.transaction_id, EXISTS (
   SELECT 1 FROM billing_session AS s WHERE s.transaction_id = t.transaction_id AND NOT (s.status = ANY(%s))
 )
 """
+)
 
 
 def _meters_advance(touched: dict, batch) -> list[int]:
-    """Write each transaction's latest meter reading, with the commit's
-    samples (PostgreSQL, one statement); the ids of those moved whose session
-    is live."""
-    sql, params = _meters_advance_sql(touched, batch)
-    return [tx_id for tx_id, live in batch.query(sql, params) if live]
+    """Write each transaction's latest meter reading (PostgreSQL, one
+    statement); the ids of those moved whose session is live."""
+    rows = batch.query(_METERS_ADVANCE, [*_meters_arrays(touched), _FINISHED])
+    return [tx_id for tx_id, live in rows if live]
 
 
-def _meters_advance_sql(touched: dict, batch, *, returning: bool = True) -> tuple[str, list]:
+def _meters_arrays(touched: dict) -> list[list]:
+    """Transaction ids, station pks, times and Wh, one array each."""
     ids, stations, times, whs = [], [], [], []
     for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
         stations.append(station_pk)
         times.append(ts)
         whs.append(int(wh))
-    sql, params = _METERS_ADVANCE, [ids, stations, times, whs, _FINISHED]
-    if not returning:
-        sql, params = _METERS_ADVANCE[: _METERS_ADVANCE.index("RETURNING")], params[:-1]
-    samples = batch.take_insert(MeterValue, METER_COLUMNS)
-    if samples is not None:
-        insert, insert_params = samples
-        sql, params = f"WITH samples AS ({insert}) {sql}", [*insert_params, *params]
-    return sql, params
+    return [ids, stations, times, whs]
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:

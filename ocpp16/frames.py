@@ -1,6 +1,7 @@
 """OCPP-J framing: a frame's text as the `ocpp` package's message classes."""
 
 import json
+import math
 
 from ocpp.messages import Call, CallError, CallResult
 
@@ -15,12 +16,9 @@ def _no_constant(name: str):
 
 def _finite(text: str) -> float:
     value = float(text)
-    if value in (_INF, -_INF):
+    if math.isinf(value):
         raise ValueError(f"{text} is beyond a float")
     return value
-
-
-_INF = float("inf")
 
 
 def parse_frame(raw: str) -> Call | CallResult | CallError:

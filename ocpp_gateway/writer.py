@@ -162,19 +162,6 @@ class Batch:
         that must read them first (the final bill, the same commit's samples)."""
         return self._values.get((model, columns), [])
 
-    def take_insert(self, model: type, columns: tuple[str, ...]) -> tuple[str, list] | None:
-        """This commit's pending `model` rows of `columns` as an INSERT and its
-        parameters, taken out of the batch, for a state to send within its own
-        statement (`WITH rows AS (INSERT ...) UPDATE ...`): one statement
-        fewer, and each of the writer's statements waits for the GIL from the
-        event loop. None if there are none (or not on PostgreSQL)."""
-        values = self._values.get((model, columns))
-        sql = _insert_plan(model, columns) if values else None
-        if sql is None:
-            return None
-        del self._values[(model, columns)]
-        return sql, _insert_params(values)
-
     def state(self, kind: type[S]) -> S:
         """This commit's `kind()` instance, created on first use; its `flush`
         runs once when the units are done."""
@@ -229,9 +216,7 @@ class Batch:
     def flush(self) -> None:
         """Write what the units gathered: the last thing of its transaction."""
         try:
-            states, self._states = self._states, {}
-            for state in states.values():
-                state.flush(self)
+            self._flush_states()
             self._insert_all()
         except BaseException:
             self._close_failed()
@@ -240,11 +225,14 @@ class Batch:
     def script(self) -> tuple[str, list]:
         """On the event loop: the states' flush, and the commit as one script
         of statements (one implicit transaction) and its parameters."""
+        self._flush_states()
+        script, params = self._statements()
+        return "; ".join(script), params
+
+    def _flush_states(self) -> None:
         states, self._states = self._states, {}
         for state in states.values():
             state.flush(self)
-        script, params = self._statements()
-        return "; ".join(script), params
 
     def _statements(self) -> tuple[list[str], list]:
         """The queued writes and the rows' INSERTs, as statements and their
@@ -265,7 +253,7 @@ class Batch:
 
     def _insert_all(self) -> None:
         script, params = self._statements()
-        if script and not self._opened and self._open():
+        if script and self._open():
             script.insert(0, "BEGIN")
         if self._opened:
             script.append("COMMIT")
@@ -403,6 +391,15 @@ _BATCH_UNITS = metrics.writer_batch_size.labels("units")
 _BATCH_ROWS = metrics.writer_batch_size.labels("rows")
 _LOOP_FALLBACKS_GATHER = metrics.writer_loop_fallbacks.labels("gather")
 _LOOP_FALLBACKS_SEND = metrics.writer_loop_fallbacks.labels("send")
+
+
+def _observe(started: float, units: list, rows: list) -> None:
+    """A commit's metrics: its time since `started` and its size."""
+    _COMMIT_SECONDS.observe(time.perf_counter() - started)
+    _BATCH_UNITS.observe(len(units))
+    _BATCH_ROWS.observe(len(rows))
+
+
 # How often the writer thread checks its database connection (see _refresh_connection).
 REFRESH_SECONDS = 10
 
@@ -516,9 +513,7 @@ class GroupCommitter:
         if sql and not await self._loop_sql.run(sql, params):
             _LOOP_FALLBACKS_SEND.inc()
             return None
-        _COMMIT_SECONDS.observe(time.perf_counter() - started)
-        _BATCH_UNITS.observe(len(units))
-        _BATCH_ROWS.observe(len(rows))
+        _observe(started, units, rows)
         return [(True, r) for r in results], batch.after, batch.later
 
     def _submit_later(self, unit: Unit) -> None:
@@ -579,9 +574,7 @@ class GroupCommitter:
         try:
             return self._commit(units, rows)
         finally:
-            _COMMIT_SECONDS.observe(time.perf_counter() - started)
-            _BATCH_UNITS.observe(len(units))
-            _BATCH_ROWS.observe(len(rows))
+            _observe(started, units, rows)
 
     def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,
