@@ -27,7 +27,17 @@ _ids = itertools.count(1)
 
 # What a station answers to each central-system action: enough to be valid.
 _REPLIES = {
-    "GetConfiguration": {"configurationKey": [], "unknownKey": []},
+    # A few keys, as every charger has: asked without keys (after its first
+    # boot) an empty answer would leave the central system knowing nothing,
+    # and it would ask again at every boot, which no real station makes it do.
+    "GetConfiguration": {
+        "configurationKey": [
+            {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"},
+            {"key": "NumberOfConnectors", "readonly": True, "value": "1"},
+        ],
+        "unknownKey": [],
+    },
     "GetLocalListVersion": {"listVersion": 0},
     "GetDiagnostics": {},
     "UpdateFirmware": {},
