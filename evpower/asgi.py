@@ -1,9 +1,11 @@
 """ASGI entry point: HTTP through Django, station WebSockets through Channels."""
 
+import asyncio
 import os
 
 import django
 from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpower.settings")
@@ -31,6 +33,21 @@ class _ASGIHandler(ASGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = configured
+
+    async def listen_for_disconnect(self, receive):
+        # Django's watcher raises RequestAborted when the client is gone,
+        # which Uvicorn says of every request once its response is sent; and
+        # `handle` cancels it otherwise. Either exception's traceback tied the
+        # request's frames and tasks into a reference cycle, so each request's
+        # objects (view, serializers, response) outlived it until the
+        # collector found them: 5-15 ms young collections every few seconds
+        # on a server with 5,000 stations. Ending quietly leaves no traceback.
+        # `handle` (Django 5.2) treats an ended watcher as a raised one: it
+        # cancels the view if it is still running (ticket 36700).
+        try:
+            await super().listen_for_disconnect(receive)
+        except (RequestAborted, asyncio.CancelledError):
+            pass
 
 
 django_asgi_app = _ASGIHandler()

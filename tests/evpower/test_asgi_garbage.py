@@ -1,0 +1,83 @@
+"""A request served through the ASGI application is freed by reference
+counting, with no cycle left for the collector, and a client that goes away
+still cancels its view (evpower.asgi)."""
+
+import asyncio
+import gc
+import types
+
+from asgiref.testing import ApplicationCommunicator
+
+from evpower.asgi import django_asgi_app
+
+
+def _scope(path: str) -> dict:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+async def _serve(path: str, disconnect_after: bool) -> int:
+    app = ApplicationCommunicator(django_asgi_app, _scope(path))
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await app.receive_output(5)
+    await app.receive_output(5)  # the body
+    if disconnect_after:
+        # What Uvicorn answers every receive() once the response is sent.
+        await app.send_input({"type": "http.disconnect"})
+    await app.wait(5)
+    return start["status"]
+
+
+def _handler_frames(objects) -> list[str]:
+    return [
+        o.f_code.co_qualname
+        for o in objects
+        if isinstance(o, types.FrameType) and "ASGIHandler" in o.f_code.co_qualname
+    ]
+
+
+async def test_a_served_request_leaves_no_handler_frames_in_a_cycle():
+    gc.collect()
+    gc.disable()
+    try:
+        for disconnect_after in (True, False, True):
+            assert await _serve("/no-such-page", disconnect_after) == 404
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = _handler_frames(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
+
+
+async def test_a_client_gone_before_the_response_still_cancels_the_view(monkeypatch):
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def a_view_still_running(request):
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(django_asgi_app, "run_get_response", a_view_still_running)
+    app = ApplicationCommunicator(django_asgi_app, _scope("/api/anything"))
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    await asyncio.wait_for(started.wait(), 5)
+    await app.send_input({"type": "http.disconnect"})
+    await asyncio.wait_for(cancelled.wait(), 5)
+    await app.wait(5)  # and the handler ends
