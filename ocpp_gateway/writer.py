@@ -400,6 +400,12 @@ def _observe(started: float, units: list, rows: list) -> None:
     _BATCH_ROWS.observe(len(rows))
 
 
+# Commits of gathering units in flight at once, each on a loop connection of
+# its own: the next is gathered and sent while PostgreSQL runs the last. At
+# a fixed 2,000 MeterValues/s (200 stations, Uvicorn), three pairs: ack p50
+# 11-17 ms against 18-52 with one at a time, p99 60-82 against 70-272.
+LOOP_COMMITS = 2
+
 # How often the writer thread checks its database connection (see _refresh_connection).
 REFRESH_SECONDS = 10
 
@@ -420,8 +426,15 @@ class GroupCommitter:
         self._kept: dict[type, Any] = {}
         # Units run_later asked for, by unit: one pending run of each at a time.
         self._timers: dict[Unit, asyncio.TimerHandle] = {}
-        # Commits of gathering units, sent from the loop (PostgreSQL).
-        self._loop_sql = LoopConnection() if connection.vendor == "postgresql" else None
+        # Commits of gathering units, sent from the loop (PostgreSQL): the
+        # connections, those free now, the sends in flight, and the commits
+        # whose send failed (for the writer thread).
+        self._loop_sql = (
+            [LoopConnection() for _ in range(LOOP_COMMITS)] if connection.vendor == "postgresql" else []
+        )
+        self._free_sql = list(self._loop_sql)
+        self._sending: set[asyncio.Task] = set()
+        self._to_thread: list[tuple[list, list[Unit], list]] = []
 
     async def run(self, unit: Unit) -> Any:
         """Run `unit(batch)` in the next commit; return its result once committed."""
@@ -466,55 +479,87 @@ class GroupCommitter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending or self._rows:
-                limit = gateway_settings.MAX_BATCH
-                batch, self._pending = self._pending[:limit], self._pending[limit:]
-                rows, self._rows = self._rows, []
-                units = [unit for unit, _ in batch]
-                committed = None
-                if self._loop_sql is not None and all(getattr(unit, "gathering", False) for unit in units):
-                    committed = await self._commit_on_loop(units, rows)
-                if committed is None:
-                    committed = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
-                outcomes, after, later = committed
-                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    if future is None or future.done():
-                        if not ok and future is None:
-                            logger.error("Background write failed", exc_info=value)
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
-                for work in after:
-                    self._start(work)
-                for delay, unit in later:
-                    when = loop.time() + delay
-                    timer = self._timers.get(unit)
-                    if timer is None or timer.when() > when:
-                        if timer is not None:
-                            timer.cancel()
-                        self._timers[unit] = loop.call_at(when, self._submit_later, unit)
+            while self._pending or self._rows or self._to_thread:
+                if self._to_thread:
+                    batch, units, rows = self._to_thread.pop(0)
+                else:
+                    limit = gateway_settings.MAX_BATCH
+                    batch, self._pending = self._pending[:limit], self._pending[limit:]
+                    rows, self._rows = self._rows, []
+                    units = [unit for unit, _ in batch]
+                    if self._loop_sql and all(getattr(unit, "gathering", False) for unit in units):
+                        while not self._free_sql:
+                            await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+                        if self._send_on_loop(batch, units, rows):
+                            continue
+                # The writer thread's commits run alone: the units' kept state
+                # is the loop's while it gathers, and the thread's while it commits.
+                if self._sending:
+                    await asyncio.wait(self._sending)
+                committed = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
+                self._deliver(batch, committed)
 
-    async def _commit_on_loop(self, units: list[Unit], rows: list) -> "Committed | None":
-        """Gather and send this commit from the event loop (see LoopConnection);
-        None if the writer thread must run it."""
+    def _deliver(self, batch: list, committed: "Committed") -> None:
+        """Answer a commit's units, and start what it asked for."""
+        outcomes, after, later = committed
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future is None or future.done():
+                if not ok and future is None:
+                    logger.error("Background write failed", exc_info=value)
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        for work in after:
+            self._start(work)
+        loop = asyncio.get_running_loop()
+        for delay, unit in later:
+            when = loop.time() + delay
+            timer = self._timers.get(unit)
+            if timer is None or timer.when() > when:
+                if timer is not None:
+                    timer.cancel()
+                self._timers[unit] = loop.call_at(when, self._submit_later, unit)
+
+    def _send_on_loop(self, batch: list, units: list[Unit], rows: list) -> bool:
+        """Gather this commit on the event loop and start sending it on a free
+        loop connection (see LoopConnection); False if the writer thread must
+        run it. The next commit is gathered while PostgreSQL runs this one. Two
+        in flight never write the same station's rows: a station's frames are
+        answered one at a time, each once its commit is done."""
         started = time.perf_counter()
         try:
-            batch = Batch(rows, self._kept, on_loop=True)
-            results = [unit(batch) for unit in units]
-            sql, params = batch.script()
+            gathered = Batch(rows, self._kept, on_loop=True)
+            results = [unit(gathered) for unit in units]
+            sql, params = gathered.script()
         except Exception:
             # NeedsWriterThread, the ORM refusing the loop, or a unit's own error:
             # the thread runs them again, and answers each unit by its rules.
             logger.debug("Commit left to the writer thread", exc_info=True)
             _LOOP_FALLBACKS_GATHER.inc()
-            return None
-        if sql and not await self._loop_sql.run(sql, params):
+            return False
+        committed = [(True, r) for r in results], gathered.after, gathered.later
+        sql_conn = self._free_sql.pop()
+        task = asyncio.get_running_loop().create_task(
+            self._send(sql_conn, sql, params, batch, units, rows, committed, started)
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return True
+
+    async def _send(self, sql_conn, sql, params, batch, units, rows, committed, started) -> None:
+        try:
+            sent = not sql or await sql_conn.run(sql, params)
+        finally:
+            self._free_sql.append(sql_conn)
+        if sent:
+            _observe(started, units, rows)
+            self._deliver(batch, committed)
+        else:
             _LOOP_FALLBACKS_SEND.inc()
-            return None
-        _observe(started, units, rows)
-        return [(True, r) for r in results], batch.after, batch.later
+            self._to_thread.append((batch, units, rows))
+            self._wake()
 
     def _submit_later(self, unit: Unit) -> None:
         del self._timers[unit]
@@ -542,9 +587,9 @@ class GroupCommitter:
             if not self._task.done():
                 await self.drain()  # what is queued, and the commit in flight
             self._task.cancel()
-        if self._loop_sql is not None:
-            loop_sql, self._loop_sql = self._loop_sql, None  # no new connection after close
-            await loop_sql.close()
+        loop_sql, self._loop_sql = self._loop_sql, []  # no new connection after close
+        for sql_conn in loop_sql:
+            await sql_conn.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, connections.close_all)
         await loop.run_in_executor(self._reader, connections.close_all)

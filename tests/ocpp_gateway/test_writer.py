@@ -325,6 +325,12 @@ async def test_a_commit_of_gathering_units_is_sent_from_the_event_loop(writer):
         assert all(name.startswith("ocpp-db") for name in ran_on)
 
 
+def _loop_connection(writer):
+    """The psycopg connection the writer's next loop commit goes on (the
+    last freed: one after another, commits take the same)."""
+    return writer._free_sql[-1]._conn
+
+
 def _fallbacks(reason: str) -> float:
     from ocpp_gateway import metrics
 
@@ -370,7 +376,7 @@ async def test_gathering_commits_go_on_when_the_loop_connection_dies(writer, mon
     monkeypatch.setattr(LoopConnection, "REST_SECONDS", 0.0)
     ran_on: list[str] = []
     await writer.run(_gathering_log(1, ran_on))
-    pid = writer._loop_sql._conn.info.backend_pid
+    pid = _loop_connection(writer).info.backend_pid
 
     def kill():
         with connections["default"].cursor() as cursor:
@@ -397,13 +403,13 @@ async def test_a_failed_statement_leaves_the_loop_connection_in_use(writer):
     the loop keeps its connection, and the next commit goes on it."""
     ran_on: list[str] = []
     await writer.run(_gathering_log(1, ran_on))
-    before = writer._loop_sql._conn if connection.vendor == "postgresql" else None
+    before = _loop_connection(writer) if connection.vendor == "postgresql" else None
     with pytest.raises(Exception, match=r"(?i)null"):
         await writer.run(_gathering_log(2, ran_on, bad=True))
     ran_on.clear()
     assert await writer.run(_gathering_log(3, ran_on)) == 3
     if connection.vendor == "postgresql":
-        assert writer._loop_sql._conn is before and not before.closed
+        assert _loop_connection(writer) is before and not before.closed
         assert ran_on == [threading.current_thread().name]
 
 
@@ -421,3 +427,36 @@ async def test_a_gathering_unit_with_a_row_of_the_wrong_width_fails_alone(writer
         "1",
         "2",
     ]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_loop_commit_is_sent_while_the_last_is_still_at_postgresql(writer):
+    """The next commit of gathering units goes on the other loop connection
+    while one waits at PostgreSQL (here for a lock the test holds); a writer
+    thread's commit waits until both are done."""
+    lock = 4242
+    ran_on: list[str] = []
+
+    def advisory(function: str):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [lock])
+
+    def waits_for_the_lock(batch):
+        batch.write("SELECT pg_advisory_xact_lock(%s)", [lock])
+        return _gathering_log(1, ran_on)(batch)
+
+    await sync_to_async(advisory)("pg_advisory_lock")
+    try:
+        first = asyncio.ensure_future(writer.run(gathering(waits_for_the_lock)))
+        await asyncio.sleep(0.3)  # sent, and waiting for the lock
+        assert await asyncio.wait_for(writer.run(_gathering_log(2, ran_on)), 5) == 2
+        assert not first.done()
+        on_thread = asyncio.ensure_future(writer.run(_log(3)))
+        await asyncio.sleep(0.3)
+        assert not on_thread.done()
+    finally:
+        await sync_to_async(advisory)("pg_advisory_unlock")
+    assert await asyncio.wait_for(first, 5) == 1
+    await asyncio.wait_for(on_thread, 5)
+    assert ran_on == [threading.current_thread().name] * 2
+    assert sorted([a async for a in MessageLog.objects.values_list("action", flat=True)]) == ["1", "2", "3"]
