@@ -4,6 +4,7 @@ each commit, the live session's cost at most every LIVE_SESSION_SECONDS) and
 StopTransaction; and closing an abandoned one."""
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -232,12 +233,15 @@ class LiveClock:
     """When this writer last refreshed each transaction's live session, and
     those whose latest sample it has not priced yet (their station sends
     faster than LIVE_SESSION_SECONDS), by time.monotonic(). Kept by the writer
-    from commit to commit."""
+    from commit to commit; changed under `lock`, since the event loop gathers
+    MeterValues while the writer thread commits (a deferred refresh)."""
 
     def __init__(self) -> None:
         self.refreshed: dict[int, float] = {}
         self.deferred: dict[int, float] = {}
         self.pruned_at = time.monotonic()
+        # Held only around changes and reads of the two maps, never across SQL.
+        self.lock = threading.Lock()
 
     def prune(self, clock: float, every: float) -> None:
         # An entry twice `every` old means what no entry means: priced with
@@ -322,16 +326,17 @@ def _live_update(batch, touched: dict) -> None:
     if not live:
         return
     pricing = _Pricing()
-    for tx_id in live:
-        last = state.refreshed.get(tx_id)
-        if priced_lately(tx_id):
-            pricing.gather(last, clock, every)
-        elif pricing.take(tx_id):
-            state.refreshed[tx_id] = clock
-            continue
-        state.deferred[tx_id] = clock
+    with state.lock:
+        for tx_id in live:
+            last = state.refreshed.get(tx_id)
+            if priced_lately(tx_id):
+                pricing.gather(last, clock, every)
+            elif pricing.take(tx_id):
+                state.refreshed[tx_id] = clock
+                continue
+            state.deferred[tx_id] = clock
+        state.prune(clock, every)
     pricing.run(batch)
-    state.prune(clock, every)
 
 
 def _live_deferred_refresh(batch) -> None:
@@ -341,14 +346,15 @@ def _live_deferred_refresh(batch) -> None:
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
     pricing, taken = _Pricing(), {}
-    for tx_id, at in state.deferred.items():
-        last = state.refreshed.get(tx_id)
-        if last is not None and last >= at:
-            taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
-        elif last is not None and clock - last < every:
-            pricing.gather(last, clock, every)  # not due yet
-        elif pricing.take(tx_id):
-            taken[tx_id] = at
+    with state.lock:
+        for tx_id, at in state.deferred.items():
+            last = state.refreshed.get(tx_id)
+            if last is not None and last >= at:
+                taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
+            elif last is not None and clock - last < every:
+                pricing.gather(last, clock, every)  # not due yet
+            elif pricing.take(tx_id):
+                taken[tx_id] = at
     pricing.run(batch)
     # Taken only once committed: if the commit fails, the writer runs this
     # unit again on its own, and it must find them still deferred.
@@ -356,12 +362,13 @@ def _live_deferred_refresh(batch) -> None:
 
 
 def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int], clock: float) -> None:
-    for tx_id in due:
-        state.refreshed[tx_id] = clock
-    for tx_id, at in deferred.items():
-        # Not one deferred again meanwhile (a newer sample, not priced yet).
-        if state.deferred.get(tx_id) == at:
-            del state.deferred[tx_id]
+    with state.lock:
+        for tx_id in due:
+            state.refreshed[tx_id] = clock
+        for tx_id, at in deferred.items():
+            # Not one deferred again meanwhile (a newer sample, not priced yet).
+            if state.deferred.get(tx_id) == at:
+                del state.deferred[tx_id]
 
 
 # The same rules as _meters_advance_portable: the station's own open

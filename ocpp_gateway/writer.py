@@ -172,11 +172,12 @@ class Batch:
 
     def kept(self, kind: type[T]) -> T:
         """The writer's own `kind()` instance, created on first use and kept
-        from commit to commit (touched by one commit at a time, on the writer
-        thread or the event loop)."""
+        from commit to commit. A writer-thread commit runs while the loop
+        gathers the next ones: whatever `kind` changes must be safe across
+        the two threads (a lock held only around its own changes)."""
         value = self._kept.get(kind)
         if value is None:
-            value = self._kept[kind] = kind()
+            value = self._kept.setdefault(kind, kind())  # one instance, whichever thread asks first
         return value
 
     def after_commit(self, work: AfterCommit) -> None:
@@ -435,6 +436,8 @@ class GroupCommitter:
         self._free_sql = list(self._loop_sql)
         self._sending: set[asyncio.Task] = set()
         self._to_thread: list[tuple[list, list[Unit], list]] = []
+        # The writer thread's last commit (they run one after another).
+        self._threaded: asyncio.Task | None = None
 
     async def run(self, unit: Unit) -> Any:
         """Run `unit(batch)` in the next commit; return its result once committed."""
@@ -475,29 +478,81 @@ class GroupCommitter:
             self._task = asyncio.get_running_loop().create_task(self._loop(), context=contextvars.Context())
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending or self._rows or self._to_thread:
-                if self._to_thread:
-                    batch, units, rows = self._to_thread.pop(0)
-                else:
-                    limit = gateway_settings.MAX_BATCH
-                    batch, self._pending = self._pending[:limit], self._pending[limit:]
-                    rows, self._rows = self._rows, []
-                    units = [unit for unit, _ in batch]
-                    if self._loop_sql and all(getattr(unit, "gathering", False) for unit in units):
-                        while not self._free_sql:
-                            await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
-                        if self._send_on_loop(batch, units, rows):
-                            continue
-                # The writer thread's commits run alone: the units' kept state
-                # is the loop's while it gathers, and the thread's while it commits.
-                if self._sending:
-                    await asyncio.wait(self._sending)
-                committed = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
-                self._deliver(batch, committed)
+            while await self._step():
+                pass
+
+    async def _step(self) -> bool:
+        """Start the next commits that can start: one on the loop (gathering
+        units and log rows), then one on the writer thread if it is free (the
+        other units); False if none could (woken again when one can)."""
+        started = False
+        if self._loop_sql:
+            taken = self._take(on_loop=True)
+            if taken is not None:
+                while not self._free_sql:
+                    await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+                if not self._send_on_loop(*taken):
+                    self._to_thread.append(taken)
+                started = True
+        if self._threaded is None or self._threaded.done():
+            taken = self._take_for_thread()
+            if taken is not None:
+                self._threaded = asyncio.get_running_loop().create_task(
+                    self._commit_on_thread(*taken, set(self._sending))
+                )
+                started = True
+        return started
+
+    def _take(self, *, on_loop: bool) -> tuple[list, list[Unit], list] | None:
+        """The next commit's queued units (MAX_BATCH at most) and log rows:
+        for the loop the gathering units, for the writer thread the others
+        (all of them where there are no loop commits). A station's frames are
+        answered one at a time, each once committed, so two commits in flight
+        never hold the same station's frames, and their order does not matter."""
+        limit, everything = gateway_settings.MAX_BATCH, not self._loop_sql
+        if everything:
+            batch, self._pending = self._pending[:limit], self._pending[limit:]
+        else:
+            batch, rest = [], []
+            for item in self._pending:
+                mine = len(batch) < limit and getattr(item[0], "gathering", False) == on_loop
+                (batch if mine else rest).append(item)
+            self._pending = rest
+        rows = []
+        if on_loop or everything:
+            rows, self._rows = self._rows, []
+        if not batch and not rows:
+            return None
+        return batch, [unit for unit, _ in batch], rows
+
+    def _take_for_thread(self) -> tuple[list, list[Unit], list] | None:
+        """The writer thread's next commit: the loop's commits that it could
+        not send (a session's first samples, priced with their commit), and
+        the units only the thread runs, in one commit. While the thread is
+        busy the loop goes on taking its own: one thread commit for each that
+        fell back would queue their frames behind each other."""
+        parts = [*self._to_thread, self._take(on_loop=False)]
+        self._to_thread = []
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return None
+        return tuple([item for part in parts for item in part[i]] for i in range(3))
+
+    async def _commit_on_thread(self, batch: list, units: list[Unit], rows: list, sends: set) -> None:
+        """Commit on the writer thread once the loop's commits started before
+        it are done, so that it reads what they wrote. The loop goes on
+        gathering and sending meanwhile: a deferred pricing or a
+        StartTransaction no longer holds up the MeterValues behind it."""
+        try:
+            if sends:
+                await asyncio.wait(sends)
+            loop = asyncio.get_running_loop()
+            self._deliver(batch, await loop.run_in_executor(self._executor, self._timed_commit, units, rows))
+        finally:
+            self._wake()  # the units left waiting for the thread
 
     def _deliver(self, batch: list, committed: "Committed") -> None:
         """Answer a commit's units, and start what it asked for."""
@@ -577,16 +632,22 @@ class GroupCommitter:
             logger.error("After-commit work failed", exc_info=task.exception())
 
     async def drain(self) -> None:
-        """Wait until everything queued so far is committed."""
-        await self.run(lambda batch: None)
+        """Wait until everything queued so far is committed: each kind of
+        unit is taken in order, and the loop's last commits may still be in flight."""
+        await asyncio.gather(self.run(lambda batch: None), self.run(gathering(lambda batch: None)))
+        if self._sending:
+            await asyncio.wait(set(self._sending))
 
     async def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         if self._task is not None:
             if not self._task.done():
-                await self.drain()  # what is queued, and the commit in flight
+                await self.drain()  # what is queued, and the commits in flight
             self._task.cancel()
+        in_flight = [*self._sending, *([self._threaded] if self._threaded is not None else [])]
+        if in_flight:
+            await asyncio.wait(in_flight)  # any queued after the drain began
         loop_sql, self._loop_sql = self._loop_sql, []  # no new connection after close
         for sql_conn in loop_sql:
             await sql_conn.close()

@@ -460,3 +460,81 @@ async def test_a_loop_commit_is_sent_while_the_last_is_still_at_postgresql(write
     await asyncio.wait_for(on_thread, 5)
     assert ran_on == [threading.current_thread().name] * 2
     assert sorted([a async for a in MessageLog.objects.values_list("action", flat=True)]) == ["1", "2", "3"]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_writer_thread_commit_does_not_hold_up_the_loop_commits_behind_it(writer):
+    """While the thread's commit waits (here for a lock the test holds: a
+    slow pricing, say), MeterValues-like commits go on from the loop; the
+    thread's next commit waits for it."""
+    lock = 4343
+    ran_on: list[str] = []
+
+    def advisory(function: str):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [lock])
+
+    def waits_for_the_lock(batch):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
+        return _log(1)(batch)
+
+    await sync_to_async(advisory)("pg_advisory_lock")
+    try:
+        on_thread = asyncio.ensure_future(writer.run(waits_for_the_lock))
+        await asyncio.sleep(0.3)  # on the thread, waiting for the lock
+        next_on_thread = asyncio.ensure_future(writer.run(_log(3)))
+        for n in (2, 4):
+            assert await asyncio.wait_for(writer.run(_gathering_log(n, ran_on)), 5) == n
+        assert not on_thread.done() and not next_on_thread.done()
+    finally:
+        await sync_to_async(advisory)("pg_advisory_unlock")
+    await asyncio.wait_for(asyncio.gather(on_thread, next_on_thread), 5)
+    assert ran_on == [threading.current_thread().name] * 2
+    actions = [a async for a in MessageLog.objects.values_list("action", flat=True)]
+    assert sorted(actions) == ["1", "2", "3", "4"]
+
+
+async def test_drain_waits_for_both_kinds_of_commit(writer):
+    ran_on: list[str] = []
+    for n in range(3):
+        writer.submit(_gathering_log(n, ran_on))
+        writer.submit(_log(10 + n))
+    await writer.drain()
+    assert await MessageLog.objects.acount() == 6
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monkeypatch):
+    """Each of these gathering commits must read rows back, so the loop
+    leaves it to the thread; while the thread is busy they wait together,
+    and go in one commit (not one each, their frames queued behind each other)."""
+    lock, sizes = 4444, []
+    timed_commit = writer._timed_commit
+
+    def counted(units, rows):
+        sizes.append(len(units))
+        return timed_commit(units, rows)
+
+    monkeypatch.setattr(writer, "_timed_commit", counted)
+
+    def advisory(function: str):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [lock])
+
+    def waits_for_the_lock(batch):
+        advisory("pg_advisory_xact_lock")
+
+    await sync_to_async(advisory)("pg_advisory_lock")
+    try:
+        busy = asyncio.ensure_future(writer.run(waits_for_the_lock))
+        await asyncio.sleep(0.2)
+        left = []
+        for n in range(3):
+            left.append(asyncio.ensure_future(writer.run(gathering(_echo(f"e{n}")))))
+            await asyncio.sleep(0.1)  # each taken by the loop on its own
+    finally:
+        await sync_to_async(advisory)("pg_advisory_unlock")
+    assert await asyncio.wait_for(asyncio.gather(*left), 5) == ["e0", "e1", "e2"]
+    await busy
+    assert sizes == [1, 3]
