@@ -325,7 +325,7 @@ def _live_update(batch, touched: dict) -> None:
         live = _meters_advance(touched, batch)
     if not live:
         return
-    pricing = _Pricing()
+    pricing, deferred = _Pricing(), []
     with state.lock:
         for tx_id in live:
             last = state.refreshed.get(tx_id)
@@ -335,8 +335,22 @@ def _live_update(batch, touched: dict) -> None:
                 state.refreshed[tx_id] = clock
                 continue
             state.deferred[tx_id] = clock
+            deferred.append(tx_id)
         state.prune(clock, every)
+    if deferred and batch.on_loop:
+        batch.after_commit(partial(_deferred_again, state, deferred))
     pricing.run(batch)
+
+
+async def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:
+    """Once a loop commit is done, its samples deferred anew. A deferred
+    refresh on the writer thread may have run while it was in flight: it
+    priced them from the meters before this commit, and would take them as
+    done. (Deferred at a new time, so that such a refresh leaves them.)"""
+    clock = time.monotonic()
+    with state.lock:
+        for tx_id in tx_ids:
+            state.deferred[tx_id] = clock
 
 
 def _live_deferred_refresh(batch) -> None:
@@ -346,15 +360,16 @@ def _live_deferred_refresh(batch) -> None:
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock = batch.kept(LiveClock), time.monotonic()
     pricing, taken = _Pricing(), {}
-    with state.lock:
-        for tx_id, at in state.deferred.items():
-            last = state.refreshed.get(tx_id)
-            if last is not None and last >= at:
-                taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
-            elif last is not None and clock - last < every:
-                pricing.gather(last, clock, every)  # not due yet
-            elif pricing.take(tx_id):
-                taken[tx_id] = at
+    with state.lock:  # a copy: the loop does not wait for the loop below
+        deferred = list(state.deferred.items())
+    for tx_id, at in deferred:
+        last = state.refreshed.get(tx_id)
+        if last is not None and last >= at:
+            taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
+        elif last is not None and clock - last < every:
+            pricing.gather(last, clock, every)  # not due yet
+        elif pricing.take(tx_id):
+            taken[tx_id] = at
     pricing.run(batch)
     # Taken only once committed: if the commit fails, the writer runs this
     # unit again on its own, and it must find them still deferred.
@@ -400,7 +415,8 @@ def _meters_advance(touched: dict, batch) -> list[int]:
 def _meters_arrays(touched: dict) -> list[list]:
     """Transaction ids, station pks, times and Wh, one array each."""
     ids, stations, times, whs = [], [], [], []
-    for (station_pk, tx_id), (ts, wh) in touched.items():
+    # In transaction order: two commits locking some of the same rows lock them in one order.
+    for (station_pk, tx_id), (ts, wh) in sorted(touched.items(), key=lambda item: item[0][1]):
         ids.append(tx_id)
         stations.append(station_pk)
         times.append(ts)
@@ -569,7 +585,10 @@ def transaction_stop(
     `transaction_data` has its timestamps parsed; `payload` is the request as sent."""
     info = id_tag_info(id_tag=id_tag, now=now) if id_tag else None
     tx = (
-        Transaction.objects.select_for_update()
+        # FOR NO KEY UPDATE: what its UPDATE takes anyway, and unlike FOR
+        # UPDATE it lets the inserts that only reference these rows (meter
+        # samples committed from the event loop meanwhile) go on.
+        Transaction.objects.select_for_update(no_key=True)
         .select_related("station")
         .filter(pk=transaction_id, station_id=station_pk)
         .first()

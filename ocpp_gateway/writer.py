@@ -1,10 +1,12 @@
 """Group commit: the station hot path's database writes, many frames per transaction.
 
-Handlers hand a sync unit of work to `db_run`; one writer thread per process
-takes every unit queued meanwhile and runs them in one database transaction,
-then resolves each caller, so a frame is acknowledged only after its data is
-committed, without one ORM round trip (or commit) per frame on the event loop
-or on Django's single sync thread.
+Handlers hand a sync unit of work to `db_run`; the writer takes every unit
+queued meanwhile and runs them in one database transaction, then resolves
+each caller, so a frame is acknowledged only after its data is committed,
+without one ORM round trip (or commit) per frame on the event loop or on
+Django's single sync thread. On PostgreSQL the units that only gather
+(MeterValues) are committed from the event loop itself, the others on the
+writer thread (see GroupCommitter).
 """
 
 import asyncio
@@ -82,10 +84,15 @@ class LoopConnection:
         self._conn = None
         self._resting_until = 0.0
 
+    @property
+    def resting(self) -> bool:
+        """Failed lately: commits go to the writer thread meanwhile."""
+        return time.monotonic() < self._resting_until
+
     async def run(self, sql: str, params: list) -> bool:
         """Run `sql` (statements in one implicit transaction); False if it was
         not committed."""
-        if time.monotonic() < self._resting_until:
+        if self.resting:
             return False
         try:
             if self._conn is None or self._conn.closed:
@@ -143,6 +150,11 @@ class Batch:
         self._writes: list[tuple[str, list]] = []
         # Gathered on the event loop: sent from there as one script, no SQL before (see script).
         self._on_loop = on_loop
+
+    @property
+    def on_loop(self) -> bool:
+        """Gathered on the event loop, for a commit sent from there."""
+        return self._on_loop
 
     def insert_values(self, model: type, columns: tuple[str, ...], values: tuple) -> None:
         """Insert one `model` row given as plain `values` of `columns` (field
@@ -413,7 +425,9 @@ REFRESH_SECONDS = 10
 
 class GroupCommitter:
     def __init__(self) -> None:
+        # Units queued for the loop's commits (gathering ones) and the thread's.
         self._pending: list[tuple[Unit, asyncio.Future | None]] = []
+        self._pending_loop: list[tuple[Unit, asyncio.Future | None]] = []
         self._rows: list = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -423,7 +437,7 @@ class GroupCommitter:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp-read")
         self._after_tasks: set[asyncio.Task] = set()
         self._last_refresh = threading.local()
-        # What units keep from commit to commit (Batch.kept): writer thread only.
+        # What units keep from commit to commit (Batch.kept): the loop's and the thread's.
         self._kept: dict[type, Any] = {}
         # Units run_later asked for, by unit: one pending run of each at a time.
         self._timers: dict[Unit, asyncio.TimerHandle] = {}
@@ -467,7 +481,8 @@ class GroupCommitter:
         return await asyncio.get_running_loop().run_in_executor(self._reader, self._guarded, func)
 
     def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
-        self._pending.append((unit, future))
+        on_loop = self._loop_sql and getattr(unit, "gathering", False)
+        (self._pending_loop if on_loop else self._pending).append((unit, future))
         self._wake()
 
     def _wake(self) -> None:
@@ -485,18 +500,14 @@ class GroupCommitter:
                 pass
 
     async def _step(self) -> bool:
-        """Start the next commits that can start: one on the loop (gathering
-        units and log rows), then one on the writer thread if it is free (the
-        other units); False if none could (woken again when one can)."""
+        """Start the next commits that can start: one on the writer thread if
+        it is free, then one on the loop; False if none could (woken again
+        when one can)."""
         started = False
-        if self._loop_sql:
-            taken = self._take(on_loop=True)
-            if taken is not None:
-                while not self._free_sql:
-                    await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
-                if not self._send_on_loop(*taken):
-                    self._to_thread.append(taken)
-                started = True
+        if not self._loop_ready():
+            # No loop commits, or their connections failed lately: the thread's.
+            self._pending += self._pending_loop
+            self._pending_loop = []
         if self._threaded is None or self._threaded.done():
             taken = self._take_for_thread()
             if taken is not None:
@@ -504,42 +515,40 @@ class GroupCommitter:
                     self._commit_on_thread(*taken, set(self._sending))
                 )
                 started = True
+        if self._loop_ready() and (self._pending_loop or self._rows):
+            while not self._free_sql:
+                await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+            limit = gateway_settings.MAX_BATCH
+            batch, self._pending_loop = self._pending_loop[:limit], self._pending_loop[limit:]
+            rows, self._rows = self._rows, []
+            units = [unit for unit, _ in batch]
+            if not self._send_on_loop(batch, units, rows):
+                self._to_thread.append((batch, units, rows))
+            started = True
         return started
 
-    def _take(self, *, on_loop: bool) -> tuple[list, list[Unit], list] | None:
-        """The next commit's queued units (MAX_BATCH at most) and log rows:
-        for the loop the gathering units, for the writer thread the others
-        (all of them where there are no loop commits). A station's frames are
-        answered one at a time, each once committed, so two commits in flight
-        never hold the same station's frames, and their order does not matter."""
-        limit, everything = gateway_settings.MAX_BATCH, not self._loop_sql
-        if everything:
-            batch, self._pending = self._pending[:limit], self._pending[limit:]
-        else:
-            batch, rest = [], []
-            for item in self._pending:
-                mine = len(batch) < limit and getattr(item[0], "gathering", False) == on_loop
-                (batch if mine else rest).append(item)
-            self._pending = rest
-        rows = []
-        if on_loop or everything:
-            rows, self._rows = self._rows, []
+    def _loop_ready(self) -> bool:
+        return any(not sql_conn.resting for sql_conn in self._loop_sql)
+
+    def _take_for_thread(self) -> tuple[list, list[Unit], list] | None:
+        """The writer thread's next commit (MAX_BATCH units at most): the
+        loop's commits that it could not send (a session's first samples,
+        priced with their commit), then the units only the thread runs, in
+        one commit. While the thread is busy the loop goes on taking its own:
+        one thread commit for each that fell back would queue their frames
+        behind each other. (Without loop commits, the log rows too.)"""
+        batch, rows, limit = [], [], gateway_settings.MAX_BATCH
+        while self._to_thread and (not batch or len(batch) + len(self._to_thread[0][0]) <= limit):
+            part, _, part_rows = self._to_thread.pop(0)
+            batch += part
+            rows += part_rows
+        room = max(0, limit - len(batch))
+        batch, self._pending = batch + self._pending[:room], self._pending[room:]
+        if not self._loop_ready():
+            rows, self._rows = rows + self._rows, []
         if not batch and not rows:
             return None
         return batch, [unit for unit, _ in batch], rows
-
-    def _take_for_thread(self) -> tuple[list, list[Unit], list] | None:
-        """The writer thread's next commit: the loop's commits that it could
-        not send (a session's first samples, priced with their commit), and
-        the units only the thread runs, in one commit. While the thread is
-        busy the loop goes on taking its own: one thread commit for each that
-        fell back would queue their frames behind each other."""
-        parts = [*self._to_thread, self._take(on_loop=False)]
-        self._to_thread = []
-        parts = [part for part in parts if part is not None]
-        if not parts:
-            return None
-        return tuple([item for part in parts for item in part[i]] for i in range(3))
 
     async def _commit_on_thread(self, batch: list, units: list[Unit], rows: list, sends: set) -> None:
         """Commit on the writer thread once the loop's commits started before
@@ -550,7 +559,13 @@ class GroupCommitter:
             if sends:
                 await asyncio.wait(sends)
             loop = asyncio.get_running_loop()
-            self._deliver(batch, await loop.run_in_executor(self._executor, self._timed_commit, units, rows))
+            try:
+                committed = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
+            except Exception as exc:
+                # _commit answers each unit by its rules; this is the writer's own failure.
+                logger.exception("Writer thread commit failed")
+                committed = [(False, exc)] * len(units), [], []
+            self._deliver(batch, committed)
         finally:
             self._wake()  # the units left waiting for the thread
 
@@ -595,7 +610,9 @@ class GroupCommitter:
             _LOOP_FALLBACKS_GATHER.inc()
             return False
         committed = [(True, r) for r in results], gathered.after, gathered.later
-        sql_conn = self._free_sql.pop()
+        # The last freed (one after another, commits take the same), unless it rests.
+        sql_conn = next((c for c in reversed(self._free_sql) if not c.resting), self._free_sql[-1])
+        self._free_sql.remove(sql_conn)
         task = asyncio.get_running_loop().create_task(
             self._send(sql_conn, sql, params, batch, units, rows, committed, started)
         )
@@ -633,10 +650,13 @@ class GroupCommitter:
 
     async def drain(self) -> None:
         """Wait until everything queued so far is committed: each kind of
-        unit is taken in order, and the loop's last commits may still be in flight."""
+        unit is taken in order; then the loop's commits still in flight, and
+        the thread's commit of those whose send failed."""
         await asyncio.gather(self.run(lambda batch: None), self.run(gathering(lambda batch: None)))
         if self._sending:
             await asyncio.wait(set(self._sending))
+        while self._to_thread or (self._threaded is not None and not self._threaded.done()):
+            await self.run(lambda batch: None)
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -648,6 +668,11 @@ class GroupCommitter:
         in_flight = [*self._sending, *([self._threaded] if self._threaded is not None else [])]
         if in_flight:
             await asyncio.wait(in_flight)  # any queued after the drain began
+        # What the drain's commits asked for, and the task their end woke.
+        for timer in self._timers.values():
+            timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
         loop_sql, self._loop_sql = self._loop_sql, []  # no new connection after close
         for sql_conn in loop_sql:
             await sql_conn.close()

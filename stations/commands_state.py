@@ -64,10 +64,13 @@ class Configurations:
 
     def flush(self, batch) -> None:
         # Locked (in pk order, as every writer locks stations) so that an
-        # operator's edit cannot slip between our read and write.
+        # operator's edit cannot slip between our read and write. FOR NO KEY
+        # UPDATE, as an UPDATE of these columns: FOR UPDATE would also stop
+        # the rows that only reference a station (a meter sample committed
+        # from the event loop meanwhile, which could then deadlock with us).
         stations = {
             station.pk: station
-            for station in Station.objects.select_for_update()
+            for station in Station.objects.select_for_update(no_key=True)
             .filter(pk__in={pk for pk, _ in self.changes})
             .order_by("pk")
         }

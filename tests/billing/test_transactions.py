@@ -872,3 +872,52 @@ def test_a_failed_limit_stop_leaves_a_stop_requested_meanwhile_stopping(station,
     run_after_commit(stop)
     session.refresh_from_db()
     assert (session.status, session.limit_stop_sent_at) == (SessionStatus.STOPPING, None)
+
+
+@pytest.mark.skipif("__import__('django.db').db.connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samples(station, tag):
+    """The configuration write locks its station rows; a meter sample, whose
+    row only references the station, is committed meanwhile (FOR UPDATE
+    stopped it, and a commit of several stations' samples could deadlock)."""
+    import threading
+
+    from django.db import transaction as db_transaction
+
+    from stations.commands_state import Configurations, _get_configuration
+
+    tx_id = start(station, meter_start=0).transaction_id
+    locked, release = threading.Event(), threading.Event()
+
+    def configuration_answer_held_open():
+        answer = Configurations()
+        answer.changes.append(
+            (
+                station.pk,
+                _get_configuration(
+                    request={}, response={"configurationKey": [{"key": "HeartbeatInterval", "value": "60"}]}
+                ),
+            )
+        )
+        with db_transaction.atomic():
+            answer.flush(batch=None)
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=configuration_answer_held_open)
+    holder.start()
+    try:
+        assert locked.wait(10)
+
+        async def run():
+            writer = GroupCommitter()
+            try:
+                await asyncio.wait_for(writer.run(sample_unit(station, tx_id, minutes(1), "1000")), 5)
+            finally:
+                await writer.close()
+
+        async_to_sync(run)()
+    finally:
+        release.set()
+        holder.join(10)
+    assert MeterValue.objects.filter(transaction_id=tx_id).count() == 1

@@ -505,7 +505,7 @@ async def test_drain_waits_for_both_kinds_of_commit(writer):
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
-async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monkeypatch):
+async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monkeypatch, settings):
     """Each of these gathering commits must read rows back, so the loop
     leaves it to the thread; while the thread is busy they wait together,
     and go in one commit (not one each, their frames queued behind each other)."""
@@ -517,6 +517,7 @@ async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monke
         return timed_commit(units, rows)
 
     monkeypatch.setattr(writer, "_timed_commit", counted)
+    settings.OCPP = {**settings.OCPP, "MAX_BATCH": 3}
 
     def advisory(function: str):
         with connections["default"].cursor() as cursor:
@@ -530,11 +531,25 @@ async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monke
         busy = asyncio.ensure_future(writer.run(waits_for_the_lock))
         await asyncio.sleep(0.2)
         left = []
-        for n in range(3):
+        for n in range(4):
             left.append(asyncio.ensure_future(writer.run(gathering(_echo(f"e{n}")))))
             await asyncio.sleep(0.1)  # each taken by the loop on its own
     finally:
         await sync_to_async(advisory)("pg_advisory_unlock")
-    assert await asyncio.wait_for(asyncio.gather(*left), 5) == ["e0", "e1", "e2"]
+    assert await asyncio.wait_for(asyncio.gather(*left), 5) == ["e0", "e1", "e2", "e3"]
     await busy
-    assert sizes == [1, 3]
+    assert sizes == [1, 3, 1]  # merged, MAX_BATCH at most
+
+
+async def test_drain_waits_for_a_loop_commit_left_to_the_thread(writer):
+    """A loop commit whose send fails (a bad row) is run again by the thread:
+    drain returns only once that is done too."""
+    ran_on: list[str] = []
+    good = asyncio.ensure_future(writer.run(_gathering_log(1, ran_on)))
+    bad = asyncio.ensure_future(writer.run(_gathering_log(2, ran_on, bad=True)))
+    for _ in range(3):
+        await asyncio.sleep(0)  # taken, and sent: drain's own units go in later commits
+    await writer.drain()
+    assert good.done() and bad.done()
+    assert good.result() == 1 and isinstance(bad.exception(), Exception)
+    assert [a async for a in MessageLog.objects.values_list("action", flat=True)] == ["1"]
