@@ -327,6 +327,10 @@ def _live_update(batch, touched: dict) -> None:
         return
     pricing, deferred = _Pricing(), []
     with state.lock:
+        if batch.on_loop and not all(priced_lately(tx_id) for tx_id in live):
+            # Pruned by the writer thread since the check above: priced with
+            # its commit, which the thread runs (this gather changed nothing).
+            raise _PricedOnThread(live)
         for tx_id in live:
             last = state.refreshed.get(tx_id)
             if priced_lately(tx_id):
@@ -340,6 +344,10 @@ def _live_update(batch, touched: dict) -> None:
     if deferred and batch.on_loop:
         batch.after_commit(partial(_deferred_again, state, deferred))
     pricing.run(batch)
+
+
+class _PricedOnThread(Exception):
+    """A loop commit's sample must be priced with it: the writer thread runs it."""
 
 
 async def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:

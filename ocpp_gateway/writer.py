@@ -481,7 +481,7 @@ class GroupCommitter:
         return await asyncio.get_running_loop().run_in_executor(self._reader, self._guarded, func)
 
     def _enqueue(self, unit: Unit, future: asyncio.Future | None) -> None:
-        on_loop = self._loop_sql and getattr(unit, "gathering", False)
+        on_loop = bool(self._loop_sql) and getattr(unit, "gathering", False)
         (self._pending_loop if on_loop else self._pending).append((unit, future))
         self._wake()
 
@@ -515,14 +515,15 @@ class GroupCommitter:
                     self._commit_on_thread(*taken, set(self._sending))
                 )
                 started = True
-        if self._loop_ready() and (self._pending_loop or self._rows):
-            while not self._free_sql:
-                await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+        # A free connection that is not resting, or wait: a send's end wakes
+        # the writer (waiting here would hold up the thread's next commit).
+        sql_conn = next((c for c in reversed(self._free_sql) if not c.resting), None)
+        if sql_conn is not None and (self._pending_loop or self._rows):
             limit = gateway_settings.MAX_BATCH
             batch, self._pending_loop = self._pending_loop[:limit], self._pending_loop[limit:]
             rows, self._rows = self._rows, []
             units = [unit for unit, _ in batch]
-            if not self._send_on_loop(batch, units, rows):
+            if not self._send_on_loop(sql_conn, batch, units, rows):
                 self._to_thread.append((batch, units, rows))
             started = True
         return started
@@ -592,7 +593,7 @@ class GroupCommitter:
                     timer.cancel()
                 self._timers[unit] = loop.call_at(when, self._submit_later, unit)
 
-    def _send_on_loop(self, batch: list, units: list[Unit], rows: list) -> bool:
+    def _send_on_loop(self, sql_conn: "LoopConnection", batch: list, units: list[Unit], rows: list) -> bool:
         """Gather this commit on the event loop and start sending it on a free
         loop connection (see LoopConnection); False if the writer thread must
         run it. The next commit is gathered while PostgreSQL runs this one. Two
@@ -610,8 +611,6 @@ class GroupCommitter:
             _LOOP_FALLBACKS_GATHER.inc()
             return False
         committed = [(True, r) for r in results], gathered.after, gathered.later
-        # The last freed (one after another, commits take the same), unless it rests.
-        sql_conn = next((c for c in reversed(self._free_sql) if not c.resting), self._free_sql[-1])
         self._free_sql.remove(sql_conn)
         task = asyncio.get_running_loop().create_task(
             self._send(sql_conn, sql, params, batch, units, rows, committed, started)
@@ -625,13 +624,13 @@ class GroupCommitter:
             sent = not sql or await sql_conn.run(sql, params)
         finally:
             self._free_sql.append(sql_conn)
+            self._wake()  # a connection free for the next loop commit
         if sent:
             _observe(started, units, rows)
             self._deliver(batch, committed)
         else:
             _LOOP_FALLBACKS_SEND.inc()
             self._to_thread.append((batch, units, rows))
-            self._wake()
 
     def _submit_later(self, unit: Unit) -> None:
         del self._timers[unit]

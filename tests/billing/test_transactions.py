@@ -882,6 +882,7 @@ def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samp
     stopped it, and a commit of several stations' samples could deadlock)."""
     import threading
 
+    from django.db import connections as db_connections
     from django.db import transaction as db_transaction
 
     from stations.commands_state import Configurations, _get_configuration
@@ -899,10 +900,13 @@ def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samp
                 ),
             )
         )
-        with db_transaction.atomic():
-            answer.flush(batch=None)
-            locked.set()
-            release.wait(10)
+        try:
+            with db_transaction.atomic():
+                answer.flush(batch=None)
+                locked.set()
+                release.wait(10)
+        finally:
+            db_connections.close_all()  # this thread's own connection
 
     holder = threading.Thread(target=configuration_answer_held_open)
     holder.start()
