@@ -429,6 +429,12 @@ async def test_a_gathering_unit_with_a_row_of_the_wrong_width_fails_alone(writer
     ]
 
 
+def _advisory(function: str, lock: int) -> None:
+    """Call PostgreSQL's advisory lock `function` on `lock` (sync)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [lock])
+
+
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 async def test_a_loop_commit_is_sent_while_the_last_is_still_at_postgresql(writer):
     """The next commit of gathering units goes on the other loop connection
@@ -437,15 +443,11 @@ async def test_a_loop_commit_is_sent_while_the_last_is_still_at_postgresql(write
     lock = 4242
     ran_on: list[str] = []
 
-    def advisory(function: str):
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [lock])
-
     def waits_for_the_lock(batch):
         batch.write("SELECT pg_advisory_xact_lock(%s)", [lock])
         return _gathering_log(1, ran_on)(batch)
 
-    await sync_to_async(advisory)("pg_advisory_lock")
+    await sync_to_async(_advisory)("pg_advisory_lock", lock)
     try:
         first = asyncio.ensure_future(writer.run(gathering(waits_for_the_lock)))
         await asyncio.sleep(0.3)  # sent, and waiting for the lock
@@ -455,7 +457,7 @@ async def test_a_loop_commit_is_sent_while_the_last_is_still_at_postgresql(write
         await asyncio.sleep(0.3)
         assert not on_thread.done()
     finally:
-        await sync_to_async(advisory)("pg_advisory_unlock")
+        await sync_to_async(_advisory)("pg_advisory_unlock", lock)
     assert await asyncio.wait_for(first, 5) == 1
     await asyncio.wait_for(on_thread, 5)
     assert ran_on == [threading.current_thread().name] * 2
@@ -470,16 +472,12 @@ async def test_a_writer_thread_commit_does_not_hold_up_the_loop_commits_behind_i
     lock = 4343
     ran_on: list[str] = []
 
-    def advisory(function: str):
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [lock])
-
     def waits_for_the_lock(batch):
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
         return _log(1)(batch)
 
-    await sync_to_async(advisory)("pg_advisory_lock")
+    await sync_to_async(_advisory)("pg_advisory_lock", lock)
     try:
         on_thread = asyncio.ensure_future(writer.run(waits_for_the_lock))
         await asyncio.sleep(0.3)  # on the thread, waiting for the lock
@@ -488,7 +486,7 @@ async def test_a_writer_thread_commit_does_not_hold_up_the_loop_commits_behind_i
             assert await asyncio.wait_for(writer.run(_gathering_log(n, ran_on)), 5) == n
         assert not on_thread.done() and not next_on_thread.done()
     finally:
-        await sync_to_async(advisory)("pg_advisory_unlock")
+        await sync_to_async(_advisory)("pg_advisory_unlock", lock)
     await asyncio.wait_for(asyncio.gather(on_thread, next_on_thread), 5)
     assert ran_on == [threading.current_thread().name] * 2
     actions = [a async for a in MessageLog.objects.values_list("action", flat=True)]
@@ -519,14 +517,10 @@ async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monke
     monkeypatch.setattr(writer, "_timed_commit", counted)
     settings.OCPP = {**settings.OCPP, "MAX_BATCH": 3}
 
-    def advisory(function: str):
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [lock])
-
     def waits_for_the_lock(batch):
-        advisory("pg_advisory_xact_lock")
+        _advisory("pg_advisory_xact_lock", lock)
 
-    await sync_to_async(advisory)("pg_advisory_lock")
+    await sync_to_async(_advisory)("pg_advisory_lock", lock)
     try:
         busy = asyncio.ensure_future(writer.run(waits_for_the_lock))
         await asyncio.sleep(0.2)
@@ -535,7 +529,7 @@ async def test_loop_commits_left_to_a_busy_thread_go_in_one_commit(writer, monke
             left.append(asyncio.ensure_future(writer.run(gathering(_echo(f"e{n}")))))
             await asyncio.sleep(0.1)  # each taken by the loop on its own
     finally:
-        await sync_to_async(advisory)("pg_advisory_unlock")
+        await sync_to_async(_advisory)("pg_advisory_unlock", lock)
     assert await asyncio.wait_for(asyncio.gather(*left), 5) == ["e0", "e1", "e2", "e3"]
     await busy
     assert sizes == [1, 3, 1]  # merged, MAX_BATCH at most
