@@ -525,10 +525,12 @@ def sessions_reprice(*, tariff: Tariff) -> int:
     priced = 0
     flagged = Session.objects.filter(tariff=tariff).exclude(pricing_error="").order_by("pk")
     for session_pk, tx_pk in flagged.values_list("pk", "transaction_id"):
-        # Locked in StopTransaction's order, transaction then session: a bill
-        # is never computed from a half-stopped transaction, and no deadlock.
+        # Locked as StopTransaction locks (FOR NO KEY UPDATE), transaction then
+        # session: a bill is never computed from a half-stopped transaction.
+        # (The meter moves of open transactions lock in their own order: a
+        # deadlock with them is possible, and PostgreSQL ends it.)
         tx = (
-            Transaction.objects.select_for_update(of=("self",))
+            Transaction.objects.select_for_update(of=("self",), no_key=True)
             .select_related("station")
             .filter(pk=tx_pk)
             .first()

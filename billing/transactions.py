@@ -662,10 +662,10 @@ def transaction_close_abandoned(*, transaction_id: int, reason: str) -> None:
     """Close an open transaction without a word to the station, billed from
     its last meter sample. Conflict when it is already closed."""
     with db_transaction.atomic():
-        # Locked like the gateway's StopTransaction does, so a stop arriving
-        # at the same moment waits and then finds it closed (or the reverse).
+        # Locked as the gateway's StopTransaction does (FOR NO KEY UPDATE), so
+        # a stop arriving at the same moment waits and then finds it closed.
         tx = (
-            Transaction.objects.select_for_update(of=("self",))
+            Transaction.objects.select_for_update(of=("self",), no_key=True)
             .select_related("station")
             .get(pk=transaction_id)
         )
