@@ -342,7 +342,7 @@ def _live_update(batch, touched: dict) -> None:
             deferred.append(tx_id)
         state.prune(clock, every)
     if deferred and batch.on_loop:
-        batch.after_commit(partial(_deferred_again, state, deferred))
+        batch.on_commit(partial(_deferred_again, state, deferred))
     pricing.run(batch)
 
 
@@ -350,7 +350,7 @@ class _PricedOnThread(Exception):
     """A loop commit's sample must be priced with it: the writer thread runs it."""
 
 
-async def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:
+def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:
     """Once a loop commit is done, its samples deferred anew. A deferred
     refresh on the writer thread may have run while it was in flight: it
     priced them from the meters before this commit, and would take them as
@@ -381,7 +381,7 @@ def _live_deferred_refresh(batch) -> None:
     pricing.run(batch)
     # Taken only once committed: if the commit fails, the writer runs this
     # unit again on its own, and it must find them still deferred.
-    db_transaction.on_commit(partial(_deferred_taken, state, taken, pricing.due, clock))
+    batch.on_commit(partial(_deferred_taken, state, taken, pricing.due, clock))
 
 
 def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int], clock: float) -> None:
@@ -423,8 +423,7 @@ def _meters_advance(touched: dict, batch) -> list[int]:
 def _meters_arrays(touched: dict) -> list[list]:
     """Transaction ids, station pks, times and Wh, one array each."""
     ids, stations, times, whs = [], [], [], []
-    # In transaction order: two commits locking some of the same rows lock them in one order.
-    for (station_pk, tx_id), (ts, wh) in sorted(touched.items(), key=lambda item: item[0][1]):
+    for (station_pk, tx_id), (ts, wh) in touched.items():
         ids.append(tx_id)
         stations.append(station_pk)
         times.append(ts)

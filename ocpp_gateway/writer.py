@@ -150,6 +150,8 @@ class Batch:
         self._writes: list[tuple[str, list]] = []
         # Gathered on the event loop: sent from there as one script, no SQL before (see script).
         self._on_loop = on_loop
+        # What runs once a commit from the loop is done (see on_commit).
+        self._on_commit: list[Callable[[], None]] = []
 
     @property
     def on_loop(self) -> bool:
@@ -191,6 +193,21 @@ class Batch:
         if value is None:
             value = self._kept.setdefault(kind, kind())  # one instance, whichever thread asks first
         return value
+
+    def on_commit(self, func: Callable[[], None]) -> None:
+        """Run `func()` (quick, no I/O) once this commit is done, on the
+        thread that committed it: Django's on_commit for the writer thread,
+        the writer's own for a commit sent from the loop."""
+        if self._on_loop:
+            self._on_commit.append(func)
+        else:
+            transaction.on_commit(func)
+
+    def committed(self) -> None:
+        """A commit sent from the loop is done: its on_commit functions."""
+        funcs, self._on_commit = self._on_commit, []
+        for func in funcs:
+            func()
 
     def after_commit(self, work: AfterCommit) -> None:
         """Start `work()` on the event loop once this commit succeeded."""
@@ -449,7 +466,7 @@ class GroupCommitter:
         )
         self._free_sql = list(self._loop_sql)
         self._sending: set[asyncio.Task] = set()
-        self._to_thread: list[tuple[list, list[Unit], list]] = []
+        self._to_thread: list[tuple[list, list]] = []
         # The writer thread's last commit (they run one after another).
         self._threaded: asyncio.Task | None = None
 
@@ -522,16 +539,15 @@ class GroupCommitter:
             limit = gateway_settings.MAX_BATCH
             batch, self._pending_loop = self._pending_loop[:limit], self._pending_loop[limit:]
             rows, self._rows = self._rows, []
-            units = [unit for unit, _ in batch]
-            if not self._send_on_loop(sql_conn, batch, units, rows):
-                self._to_thread.append((batch, units, rows))
+            if not self._send_on_loop(sql_conn, batch, rows):
+                self._to_thread.append((batch, rows))
             started = True
         return started
 
     def _loop_ready(self) -> bool:
         return any(not sql_conn.resting for sql_conn in self._loop_sql)
 
-    def _take_for_thread(self) -> tuple[list, list[Unit], list] | None:
+    def _take_for_thread(self) -> tuple[list, list] | None:
         """The writer thread's next commit (MAX_BATCH units at most): the
         loop's commits that it could not send (a session's first samples,
         priced with their commit), then the units only the thread runs, in
@@ -540,18 +556,16 @@ class GroupCommitter:
         behind each other. (Without loop commits, the log rows too.)"""
         batch, rows, limit = [], [], gateway_settings.MAX_BATCH
         while self._to_thread and (not batch or len(batch) + len(self._to_thread[0][0]) <= limit):
-            part, _, part_rows = self._to_thread.pop(0)
+            part, part_rows = self._to_thread.pop(0)
             batch += part
             rows += part_rows
         room = max(0, limit - len(batch))
         batch, self._pending = batch + self._pending[:room], self._pending[room:]
         if not self._loop_ready():
             rows, self._rows = rows + self._rows, []
-        if not batch and not rows:
-            return None
-        return batch, [unit for unit, _ in batch], rows
+        return (batch, rows) if batch or rows else None
 
-    async def _commit_on_thread(self, batch: list, units: list[Unit], rows: list, sends: set) -> None:
+    async def _commit_on_thread(self, batch: list, rows: list, sends: set) -> None:
         """Commit on the writer thread once the loop's commits started before
         it are done, so that it reads what they wrote. The loop goes on
         gathering and sending meanwhile: a deferred pricing or a
@@ -559,7 +573,7 @@ class GroupCommitter:
         try:
             if sends:
                 await asyncio.wait(sends)
-            loop = asyncio.get_running_loop()
+            loop, units = asyncio.get_running_loop(), [unit for unit, _ in batch]
             try:
                 committed = await loop.run_in_executor(self._executor, self._timed_commit, units, rows)
             except Exception as exc:
@@ -593,7 +607,7 @@ class GroupCommitter:
                     timer.cancel()
                 self._timers[unit] = loop.call_at(when, self._submit_later, unit)
 
-    def _send_on_loop(self, sql_conn: "LoopConnection", batch: list, units: list[Unit], rows: list) -> bool:
+    def _send_on_loop(self, sql_conn: "LoopConnection", batch: list, rows: list) -> bool:
         """Gather this commit on the event loop and start sending it on a free
         loop connection (see LoopConnection); False if the writer thread must
         run it. The next commit is gathered while PostgreSQL runs this one. Two
@@ -602,7 +616,7 @@ class GroupCommitter:
         started = time.perf_counter()
         try:
             gathered = Batch(rows, self._kept, on_loop=True)
-            results = [unit(gathered) for unit in units]
+            results = [unit(gathered) for unit, _ in batch]
             sql, params = gathered.script()
         except Exception:
             # NeedsWriterThread, the ORM refusing the loop, or a unit's own error:
@@ -613,24 +627,25 @@ class GroupCommitter:
         committed = [(True, r) for r in results], gathered.after, gathered.later
         self._free_sql.remove(sql_conn)
         task = asyncio.get_running_loop().create_task(
-            self._send(sql_conn, sql, params, batch, units, rows, committed, started)
+            self._send(sql_conn, sql, params, batch, rows, gathered, committed, started)
         )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
         return True
 
-    async def _send(self, sql_conn, sql, params, batch, units, rows, committed, started) -> None:
+    async def _send(self, sql_conn, sql, params, batch, rows, gathered, committed, started) -> None:
         try:
             sent = not sql or await sql_conn.run(sql, params)
         finally:
             self._free_sql.append(sql_conn)
             self._wake()  # a connection free for the next loop commit
         if sent:
-            _observe(started, units, rows)
+            _observe(started, batch, rows)
+            gathered.committed()
             self._deliver(batch, committed)
         else:
             _LOOP_FALLBACKS_SEND.inc()
-            self._to_thread.append((batch, units, rows))
+            self._to_thread.append((batch, rows))
 
     def _submit_later(self, unit: Unit) -> None:
         del self._timers[unit]
@@ -658,16 +673,12 @@ class GroupCommitter:
             await self.run(lambda batch: None)
 
     async def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        if self._task is not None:
-            if not self._task.done():
-                await self.drain()  # what is queued, and the commits in flight
-            self._task.cancel()
+        if self._task is not None and not self._task.done():
+            await self.drain()  # what is queued, and the commits in flight
         in_flight = [*self._sending, *([self._threaded] if self._threaded is not None else [])]
         if in_flight:
             await asyncio.wait(in_flight)  # any queued after the drain began
-        # What the drain's commits asked for, and the task their end woke.
+        # What the commits asked for, and the writer's task (their end woke it).
         for timer in self._timers.values():
             timer.cancel()
         if self._task is not None:
