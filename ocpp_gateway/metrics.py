@@ -44,7 +44,7 @@ writer_commit_seconds = Histogram(
 writer_loop_fallbacks = Counter(
     "evpower_writer_loop_fallbacks_total",
     "Commits the event loop began and handed to the writer thread, which gathers them again: "
-    "gather (a state needed SQL first) or send (the loop connection's commit failed).",
+    "gather (a state needed SQL first) or send (a loop connection's commit failed).",
     ["reason"],
 )
 writer_batch_size = Histogram(
