@@ -874,41 +874,27 @@ def test_a_failed_limit_stop_leaves_a_stop_requested_meanwhile_stopping(station,
     assert (session.status, session.limit_stop_sent_at) == (SessionStatus.STOPPING, None)
 
 
-@pytest.mark.skipif("__import__('django.db').db.connection.vendor != 'postgresql'")
-@pytest.mark.django_db(transaction=True)
-def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samples(station, tag):
-    """The configuration write locks its station rows; a meter sample, whose
-    row only references the station, is committed meanwhile (FOR UPDATE
-    stopped it, and a commit of several stations' samples could deadlock)."""
+def sample_committed_while_held(write, station, tx_id) -> None:
+    """Run `write()` in a transaction held open on another thread (its row
+    locks held), and commit a meter sample of `station` through the writer
+    meanwhile: within 5 s, or the test fails."""
     import threading
 
     from django.db import connections as db_connections
     from django.db import transaction as db_transaction
 
-    from stations.commands_state import Configurations, _get_configuration
-
-    tx_id = start(station, meter_start=0).transaction_id
     locked, release = threading.Event(), threading.Event()
 
-    def configuration_answer_held_open():
-        answer = Configurations()
-        answer.changes.append(
-            (
-                station.pk,
-                _get_configuration(
-                    request={}, response={"configurationKey": [{"key": "HeartbeatInterval", "value": "60"}]}
-                ),
-            )
-        )
+    def held_open():
         try:
             with db_transaction.atomic():
-                answer.flush(batch=None)
+                write()
                 locked.set()
                 release.wait(10)
         finally:
             db_connections.close_all()  # this thread's own connection
 
-    holder = threading.Thread(target=configuration_answer_held_open)
+    holder = threading.Thread(target=held_open)
     holder.start()
     try:
         assert locked.wait(10)
@@ -925,3 +911,35 @@ def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samp
         release.set()
         holder.join(10)
     assert MeterValue.objects.filter(transaction_id=tx_id).count() == 1
+
+
+@pytest.mark.skipif("__import__('django.db').db.connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_configuration_answer_being_written_does_not_hold_up_its_stations_samples(station, tag):
+    """The configuration write locks its station rows; a meter sample, whose
+    row only references the station, is committed meanwhile (FOR UPDATE
+    stopped it, and a commit of several stations' samples could deadlock)."""
+    from stations.commands_state import Configurations, _get_configuration
+
+    tx_id = start(station, meter_start=0).transaction_id
+    answer = Configurations()
+    answer.changes.append(
+        (
+            station.pk,
+            _get_configuration(
+                request={}, response={"configurationKey": [{"key": "HeartbeatInterval", "value": "60"}]}
+            ),
+        )
+    )
+    sample_committed_while_held(lambda: answer.flush(batch=None), station, tx_id)
+
+
+@pytest.mark.skipif("__import__('django.db').db.connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_being_written_does_not_hold_up_its_stations_other_samples(station, tag):
+    """StopTransaction locks its transaction and that transaction's station
+    row; a sample of the station's other transaction (connector 2) is
+    committed meanwhile."""
+    stopping = start(station, meter_start=0).transaction_id
+    other = start(station, meter_start=0, connector_id=2).transaction_id
+    sample_committed_while_held(lambda: stop(station, stopping, 500, minutes(2)), station, other)

@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 
+from evpower.clock import utcnow
 from ocpp_gateway.chargepoint import _LOG_COLUMNS
 from ocpp_gateway.writer import GroupCommitter, Values, gathering
 from stations.models import MessageLog, Station
@@ -547,3 +548,77 @@ async def test_drain_waits_for_a_loop_commit_left_to_the_thread(writer):
     assert good.done() and bad.done()
     assert good.result() == 1 and isinstance(bad.exception(), Exception)
     assert [a async for a in MessageLog.objects.values_list("action", flat=True)] == ["1"]
+
+
+async def test_a_failed_writer_thread_commit_answers_its_units(writer, monkeypatch):
+    """The writer's own failure (not a unit's): each caller gets the error
+    instead of waiting for ever, and the writer goes on with the next commit."""
+    timed_commit = writer._timed_commit
+    calls = []
+
+    def fails_once(units, rows):
+        calls.append(len(units))
+        if len(calls) == 1:
+            raise RuntimeError("writer thread lost")
+        return timed_commit(units, rows)
+
+    monkeypatch.setattr(writer, "_timed_commit", fails_once)
+    outcome = await asyncio.wait_for(asyncio.gather(writer.run(_log(1)), return_exceptions=True), 5)
+    assert isinstance(outcome[0], RuntimeError)
+    assert await asyncio.wait_for(writer.run(_log(2)), 5) == 2
+    assert [a async for a in MessageLog.objects.values_list("action", flat=True)] == ["2"]
+
+
+async def test_close_cancels_what_commits_asked_for_later(writer):
+    ran = []
+
+    def later(batch):
+        ran.append("later")
+
+    await writer.run(lambda batch: batch.run_later(0.2, later))
+    assert len(writer._timers) == 1
+    await writer.close()
+    await asyncio.sleep(0.4)
+    assert ran == []  # not run on a closed writer (it would open a connection again)
+    assert all(timer.cancelled() for timer in writer._timers.values())
+
+
+async def test_a_commit_function_runs_once_its_commit_is_done(writer):
+    """Batch.on_commit, on either kind of commit: after the commit (its rows
+    are visible from another connection), on the thread that committed it."""
+    seen = []
+
+    def unit(batch):
+        def done():
+            seen.append((threading.current_thread().name, MessageLog.objects.filter(station_id="W").count()))
+
+        _log(1)(batch)
+        batch.on_commit(done)
+
+    def gathering_unit(batch):
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "g", "", {}, utcnow()))
+        batch.on_commit(lambda: seen.append((threading.current_thread().name, None)))
+
+    await writer.run(unit)
+    assert len(seen) == 1 and seen[0][0].startswith("ocpp-db") and seen[0][1] == 1
+    await writer.run(gathering(gathering_unit))
+    expected = threading.current_thread().name if connection.vendor == "postgresql" else "ocpp-db"
+    assert len(seen) == 2 and seen[1][0].startswith(expected)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_commit_function_of_a_failed_loop_send_does_not_run(writer):
+    """A loop commit whose send fails is run again by the thread: only that
+    run's function runs (the failed attempt's would run it twice)."""
+    runs = []
+
+    def unit(batch):
+        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "f", "", {}, utcnow()))
+        batch.on_commit(lambda: runs.append(threading.current_thread().name))
+
+    ran_on: list[str] = []
+    outcome = await asyncio.gather(
+        writer.run(gathering(unit)), writer.run(_gathering_log(2, ran_on, bad=True)), return_exceptions=True
+    )
+    assert outcome[0] is None and isinstance(outcome[1], Exception)
+    assert len(runs) == 1 and runs[0].startswith("ocpp-db")
