@@ -16,6 +16,8 @@ import os
 import socket
 import sys
 
+from evpower.gc_tuning import SERVER_PROCESS_ENV
+
 # Where Daphne takes the listening socket: the first descriptor of the
 # systemd socket-activation protocol, which Twisted reads.
 SYSTEMD_FD = 3
@@ -53,7 +55,8 @@ def main(argv: list[str]) -> None:
     except OSError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {exc}") from None
     command = server_command(listener, server, options)
-    env = dict(os.environ)
+    # A long-running server: its collector leaves out what survives (evpower.gc_tuning).
+    env = dict(os.environ, **{SERVER_PROCESS_ENV: "1"})
     if server == "daphne":
         if listener.fileno() != SYSTEMD_FD:
             os.dup2(listener.fileno(), SYSTEMD_FD)

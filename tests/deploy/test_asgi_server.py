@@ -48,6 +48,9 @@ async def test_the_launcher_serves_api_and_stations_with_a_storm_sized_accept_qu
         assert _listen_backlog(server.port) == min(4096, _somaxconn())
     with open(f"/proc/{server.proc.pid}/cmdline", "rb") as f:
         assert f"-m\0{asgi_server}\0".encode() in f.read()
+    with open(f"/proc/{server.proc.pid}/environ", "rb") as f:
+        # Its collector leaves out what survives (evpower.gc_tuning).
+        assert b"\0EVPOWER_SERVER_PROCESS=1\0" in b"\0" + f.read()
 
 
 def test_an_unknown_server_is_refused_with_a_message():
