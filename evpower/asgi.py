@@ -19,6 +19,7 @@ from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_patches.apply()
 middleware.request_started_without_thread()
+middleware.response_closed_without_thread()
 
 
 class _ASGIHandler(ASGIHandler):

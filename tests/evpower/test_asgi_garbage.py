@@ -9,34 +9,7 @@ import types
 from asgiref.testing import ApplicationCommunicator
 
 from evpower.asgi import django_asgi_app
-
-
-def _scope(path: str) -> dict:
-    return {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "GET",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "scheme": "http",
-        "headers": [(b"host", b"testserver")],
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 5000),
-    }
-
-
-async def _serve(path: str, disconnect_after: bool) -> int:
-    app = ApplicationCommunicator(django_asgi_app, _scope(path))
-    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
-    start = await app.receive_output(5)
-    await app.receive_output(5)  # the body
-    if disconnect_after:
-        # What Uvicorn answers every receive() once the response is sent.
-        await app.send_input({"type": "http.disconnect"})
-    await app.wait(5)
-    return start["status"]
+from tests.asgi_http import scope, serve
 
 
 def _handler_frames(objects) -> list[str]:
@@ -52,7 +25,7 @@ async def test_a_served_request_leaves_no_handler_frames_in_a_cycle():
     gc.disable()
     try:
         for disconnect_after in (True, False, True):
-            assert await _serve("/no-such-page", disconnect_after) == 404
+            assert await serve("/no-such-page", disconnect_after) == 404
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
         left = _handler_frames(gc.garbage)
@@ -75,7 +48,7 @@ async def test_a_client_gone_before_the_response_still_cancels_the_view(monkeypa
             raise
 
     monkeypatch.setattr(django_asgi_app, "run_get_response", a_view_still_running)
-    app = ApplicationCommunicator(django_asgi_app, _scope("/api/anything"))
+    app = ApplicationCommunicator(django_asgi_app, scope("/api/anything"))
     await app.send_input({"type": "http.request", "body": b"", "more_body": False})
     await asyncio.wait_for(started.wait(), 5)
     await app.send_input({"type": "http.disconnect"})

@@ -1,13 +1,17 @@
 """Under ASGI Django's middleware is replaced by twins that run on the event
 loop (`evpower.middleware`); settings keep Django's names for its checks."""
 
+import threading
+
 from django.conf import settings
 from django.core import signals
 from django.dispatch import dispatcher
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.module_loading import import_string
 
 from evpower import middleware
 from evpower.asgi import django_asgi_app
+from tests.asgi_http import serve
 
 
 def test_every_middleware_under_asgi_is_async_and_does_what_djangos_does():
@@ -50,3 +54,60 @@ async def test_request_started_under_asgi_still_runs_any_other_receiver():
     finally:
         signals.request_started.disconnect(receiver)
     assert heard == [type(django_asgi_app)]
+
+
+def _threads_started(monkeypatch) -> list:
+    started = []
+    start = threading.Thread.start
+
+    def counted(thread):
+        started.append(thread.name)
+        return start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    return started
+
+
+async def _answered_on_the_loop(request):
+    """A view answering on the event loop (no thread of its own)."""
+    return HttpResponse("ok")
+
+
+async def test_a_request_under_asgi_starts_no_thread_to_close_its_response(monkeypatch):
+    monkeypatch.setattr(django_asgi_app, "run_get_response", _answered_on_the_loop)
+    started = _threads_started(monkeypatch)
+    closed = []
+    monkeypatch.setattr(HttpResponseBase, "close", _noting(HttpResponseBase.close, closed))
+    assert await serve("/anything", disconnect_after=True) == 200
+    assert closed == [threading.current_thread().name]  # closed, on the loop
+    assert started == []
+
+
+async def test_a_response_is_closed_on_a_thread_when_another_receiver_listens(monkeypatch):
+    monkeypatch.setattr(django_asgi_app, "run_get_response", _answered_on_the_loop)
+    heard = []
+
+    def receiver(sender, **kwargs):
+        heard.append(threading.current_thread().name)
+
+    signals.request_finished.connect(receiver)
+    try:
+        assert await serve("/anything", disconnect_after=True) == 200
+    finally:
+        signals.request_finished.disconnect(receiver)
+    assert len(heard) == 1 and heard[0] != threading.current_thread().name  # as Django runs it
+
+
+def test_a_streaming_response_is_closed_as_django_closes_it():
+    assert middleware._closes_on_loop(HttpResponse().close)
+    assert not middleware._closes_on_loop(StreamingHttpResponse(iter([b"x"])).close)
+    assert not middleware._closes_on_loop(print)
+
+
+def _noting(close, closed: list):
+    def noted(response):
+        closed.append(threading.current_thread().name)
+        return close(response)
+
+    noted.__name__ = "close"
+    return noted

@@ -1,0 +1,34 @@
+"""Requests served through the project's ASGI application (evpower.asgi)
+in the test's own event loop, as an ASGI server drives it."""
+
+from asgiref.testing import ApplicationCommunicator
+
+from evpower.asgi import django_asgi_app
+
+
+def scope(path: str) -> dict:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+async def serve(path: str, disconnect_after: bool) -> int:
+    app = ApplicationCommunicator(django_asgi_app, scope(path))
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await app.receive_output(5)
+    await app.receive_output(5)  # the body
+    if disconnect_after:
+        # What Uvicorn answers every receive() once the response is sent.
+        await app.send_input({"type": "http.disconnect"})
+    await app.wait(5)
+    return start["status"]
