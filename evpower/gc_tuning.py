@@ -7,7 +7,8 @@ objects, and each full collection stopped the event loop for 65-250 ms at
 flight waited (measured with `gc.callbacks`). What a station connection keeps
 is freed by reference counting when it closes, not by the collector, so here
 collections run far less often, and what the process built while starting
-(Django, the URLconf, the compiled schemas) is left out of them for good.
+(Django, the URLconf, the compiled schemas) is left out of them (in a server,
+until the hourly recheck below).
 
 A server started by the launcher (bin/asgi-server) also leaves out, after
 each full collection, what survived it (see FreezeSurvivors).

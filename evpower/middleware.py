@@ -20,7 +20,7 @@ those names); the ASGI entry point (`evpower.asgi`) loads their twins here,
 `for_asgi`. Under WSGI and the test client (sync mode) nothing changes.
 """
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -29,7 +29,7 @@ from django.core import signals
 from django.core.cache import close_caches
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers.base import reset_urlconf
-from django.db import close_old_connections, reset_queries
+from django.db import close_old_connections, connections, reset_queries
 from django.http import HttpResponseBase
 from django.middleware import clickjacking, common, csrf, locale, security
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -187,13 +187,28 @@ _NOTHING_TO_DO_AT_FINISH = (close_old_connections, close_caches, reset_urlconf)
 
 
 def _closes_on_loop(func) -> bool:
-    """`func` is the close of a response whose closing needs no thread: not
-    streaming (an iterator of a view's may do I/O), and only Django's own
-    receivers listen to `request_finished`."""
+    """`func` is the close of a response whose closing needs no thread:
+    - its request ran no sync code on a thread of its own (a sync view, the
+      ORM through sync_to_async): that thread's database connections are
+      closed there by `request_finished`, as Django does, or they would stay
+      out of the pool;
+    - the loop's thread holds no database connection (a server's never does:
+      the ORM refuses the loop), so `close_old_connections` has nothing to do;
+    - it is not streaming (an iterator of a view's may do I/O);
+    - only Django's own receivers listen to `request_finished`."""
     response = getattr(func, "__self__", None)
     if not isinstance(response, HttpResponseBase) or func.__name__ != "close" or response.streaming:
         return False
-    sync_receivers, async_receivers = signals.request_finished._live_receivers(type(response))
+    # asgiref's record of the thread it started for this request (its ThreadSensitiveContext).
+    request_context = SyncToAsync.thread_sensitive_context.get(None)
+    if request_context is None or request_context in SyncToAsync.context_to_thread_executor:
+        return False
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return False  # called from sync code (async_to_sync): Django's way
+    if any(conn.connection is not None for conn in connections.all(initialized_only=True)):
+        return False
+    sender = getattr(response, "_handler_class", None)  # what close() sends as
+    sync_receivers, async_receivers = signals.request_finished._live_receivers(sender)
     return not async_receivers and all(r in _NOTHING_TO_DO_AT_FINISH for r in sync_receivers)
 
 

@@ -73,16 +73,21 @@ def dead_cycle():
 cycle = dead_cycle()
 gc.collect()
 frozen_cycle_kept = cycle() is not None
+now[0] = gc_tuning.RECHECK_SECONDS
+gc.collect()  # an hour since, but not grown by a quarter: still frozen
+gc.collect()
+hour_only = cycle() is not None
 more = [Node() for _ in range(2 * gc.get_freeze_count())]
-gc.collect()  # grown, but not an hour since: still frozen
+gc.collect()  # grown, but not an hour since the last check: still frozen
 gc.collect()
 grown_only = cycle() is not None
-now[0] = gc_tuning.RECHECK_SECONDS
+now[0] = 2 * gc_tuning.RECHECK_SECONDS
 gc.collect()  # grown and an hour since: unfrozen, for the next one
 gc.collect()  # walks everything
 print(json.dumps({
     "kept_walked": kept_walked,
     "frozen_cycle_kept": frozen_cycle_kept,
+    "hour_only": hour_only,
     "grown_only": grown_only,
     "collected_after_recheck": cycle() is None,
     "kept_alive": all(isinstance(o, Node) for o in kept + more),
@@ -96,6 +101,7 @@ def test_what_survives_a_full_collection_is_walked_again_only_after_an_hour_of_g
     probe = _probe(SURVIVORS)
     assert probe["kept_walked"] == 0  # frozen by the full collection they survived
     assert probe["frozen_cycle_kept"] is True  # the price: kept while frozen
+    assert probe["hour_only"] is True
     assert probe["grown_only"] is True
     assert probe["collected_after_recheck"] is True
     assert probe["kept_alive"] is True

@@ -3,8 +3,11 @@ loop (`evpower.middleware`); settings keep Django's names for its checks."""
 
 import threading
 
+import pytest
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
+from django.db.backends.signals import connection_created
 from django.dispatch import dispatcher
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.module_loading import import_string
@@ -83,6 +86,21 @@ async def test_a_request_under_asgi_starts_no_thread_to_close_its_response(monke
     assert started == []
 
 
+async def test_a_response_is_closed_on_the_requests_thread_when_it_ran_sync_code_there(monkeypatch):
+    """A sync view or the ORM ran on the request's own thread: its database
+    connections are closed there by request_finished, as Django does."""
+
+    async def sync_code_on_the_requests_thread(request):
+        await sync_to_async(lambda: None)()
+        return HttpResponse("ok")
+
+    monkeypatch.setattr(django_asgi_app, "run_get_response", sync_code_on_the_requests_thread)
+    closed = []
+    monkeypatch.setattr(HttpResponseBase, "close", _noting(HttpResponseBase.close, closed))
+    assert await serve("/anything", disconnect_after=True) == 200
+    assert len(closed) == 1 and closed[0] != threading.current_thread().name
+
+
 async def test_a_response_is_closed_on_a_thread_when_another_receiver_listens(monkeypatch):
     monkeypatch.setattr(django_asgi_app, "run_get_response", _answered_on_the_loop)
     heard = []
@@ -98,10 +116,11 @@ async def test_a_response_is_closed_on_a_thread_when_another_receiver_listens(mo
     assert len(heard) == 1 and heard[0] != threading.current_thread().name  # as Django runs it
 
 
-def test_a_streaming_response_is_closed_as_django_closes_it():
-    assert middleware._closes_on_loop(HttpResponse().close)
-    assert not middleware._closes_on_loop(StreamingHttpResponse(iter([b"x"])).close)
-    assert not middleware._closes_on_loop(print)
+async def test_a_streaming_response_is_closed_as_django_closes_it():
+    async with ThreadSensitiveContext():  # as Django serves a request
+        assert middleware._closes_on_loop(HttpResponse().close)
+        assert not middleware._closes_on_loop(StreamingHttpResponse(iter([b"x"])).close)
+        assert not middleware._closes_on_loop(print)
 
 
 def _noting(close, closed: list):
@@ -111,3 +130,20 @@ def _noting(close, closed: list):
 
     noted.__name__ = "close"
     return noted
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_sync_views_database_connection_is_closed_after_its_request():
+    """/health is a sync view: the connection it opened on the request's
+    thread is closed (given back to the pool) once the response is closed."""
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(connection)
+
+    connection_created.connect(note)
+    try:
+        assert await serve("/health", disconnect_after=True) == 200
+    finally:
+        connection_created.disconnect(note)
+    assert opened and all(wrapper.connection is None for wrapper in opened)
