@@ -156,6 +156,12 @@ def for_asgi(paths: list[str]) -> list[str]:
 _NOTHING_TO_DO_AT_START = (reset_queries, close_old_connections)
 
 
+def _only_djangos_receivers(signal, sender, djangos: tuple) -> bool:
+    """Nobody but `djangos` (Django's own sync receivers) listens to `signal` from `sender`."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    return not async_receivers and all(r in djangos for r in sync_receivers)
+
+
 def request_started_without_thread() -> None:
     """Let `request_started.asend` (Django's ASGI handler) skip the trip to a
     thread when only Django's own receivers listen; any other receiver is run
@@ -166,10 +172,9 @@ def request_started_without_thread() -> None:
     djangos_asend = signal.asend
 
     async def asend(sender, **named):
-        sync_receivers, async_receivers = signal._live_receivers(sender)
-        if async_receivers or any(r not in _NOTHING_TO_DO_AT_START for r in sync_receivers):
-            return await djangos_asend(sender, **named)
-        return []
+        if _only_djangos_receivers(signal, sender, _NOTHING_TO_DO_AT_START):
+            return []
+        return await djangos_asend(sender, **named)
 
     signal.asend = asend
 
@@ -197,7 +202,7 @@ def _closes_on_loop(func) -> bool:
     - it is not streaming (an iterator of a view's may do I/O);
     - only Django's own receivers listen to `request_finished`."""
     response = getattr(func, "__self__", None)
-    if not isinstance(response, HttpResponseBase) or func.__name__ != "close" or response.streaming:
+    if not isinstance(response, HttpResponseBase) or func != response.close or response.streaming:
         return False
     # asgiref's record of the thread it started for this request (its ThreadSensitiveContext).
     request_context = SyncToAsync.thread_sensitive_context.get(None)
@@ -208,8 +213,7 @@ def _closes_on_loop(func) -> bool:
     if any(conn.connection is not None for conn in connections.all(initialized_only=True)):
         return False
     sender = getattr(response, "_handler_class", None)  # what close() sends as
-    sync_receivers, async_receivers = signals.request_finished._live_receivers(sender)
-    return not async_receivers and all(r in _NOTHING_TO_DO_AT_FINISH for r in sync_receivers)
+    return _only_djangos_receivers(signals.request_finished, sender, _NOTHING_TO_DO_AT_FINISH)
 
 
 def response_closed_without_thread() -> None:

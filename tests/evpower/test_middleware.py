@@ -121,6 +121,7 @@ async def test_a_streaming_response_is_closed_as_django_closes_it():
         assert middleware._closes_on_loop(HttpResponse().close)
         assert not middleware._closes_on_loop(StreamingHttpResponse(iter([b"x"])).close)
         assert not middleware._closes_on_loop(print)
+        assert not middleware._closes_on_loop(HttpResponse().flush)  # not a close
 
 
 def _noting(close, closed: list):
@@ -128,7 +129,6 @@ def _noting(close, closed: list):
         closed.append(threading.current_thread().name)
         return close(response)
 
-    noted.__name__ = "close"
     return noted
 
 
