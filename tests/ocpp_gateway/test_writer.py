@@ -7,7 +7,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 
-from evpower.clock import utcnow
 from ocpp_gateway.chargepoint import _LOG_COLUMNS
 from ocpp_gateway.writer import GroupCommitter, Values, gathering
 from stations.models import MessageLog, Station
@@ -23,7 +22,7 @@ async def writer():
     await instance.close()
 
 
-def _log(n: int):
+def _log(n: int | str):
     def unit(batch):
         from evpower.clock import utcnow
 
@@ -584,8 +583,9 @@ async def test_close_cancels_what_commits_asked_for_later(writer):
 
 
 async def test_a_commit_function_runs_once_its_commit_is_done(writer):
-    """Batch.on_commit, on either kind of commit: after the commit (its rows
-    are visible from another connection), on the thread that committed it."""
+    """Batch.on_commit, on either kind of commit, on the thread that
+    committed it; on the writer thread, after the commit (its rows are
+    visible from another connection)."""
     seen = []
 
     def unit(batch):
@@ -596,7 +596,7 @@ async def test_a_commit_function_runs_once_its_commit_is_done(writer):
         batch.on_commit(done)
 
     def gathering_unit(batch):
-        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "g", "", {}, utcnow()))
+        _log("g")(batch)
         batch.on_commit(lambda: seen.append((threading.current_thread().name, None)))
 
     await writer.run(unit)
@@ -613,7 +613,7 @@ async def test_a_commit_function_of_a_failed_loop_send_does_not_run(writer):
     runs = []
 
     def unit(batch):
-        batch.insert_values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", "f", "", {}, utcnow()))
+        _log("f")(batch)
         batch.on_commit(lambda: runs.append(threading.current_thread().name))
 
     ran_on: list[str] = []
