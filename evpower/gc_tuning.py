@@ -79,7 +79,5 @@ def apply() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
-    if os.environ.get(SERVER_PROCESS_ENV) == "1" and not any(
-        isinstance(callback, FreezeSurvivors) for callback in gc.callbacks
-    ):
+    if os.environ.get(SERVER_PROCESS_ENV) == "1":
         gc.callbacks.append(FreezeSurvivors())
