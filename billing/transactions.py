@@ -206,7 +206,9 @@ def meter_values_record(
     for row in rows:
         batch.insert_values(MeterValue, METER_COLUMNS, row)
     if transaction_id is not None and latest is not None and not foreign:
-        batch.state(LiveMeters).note(station_pk=station_pk, transaction_id=transaction_id, latest=latest)
+        batch.state(LiveMeters).note(
+            station_pk=station_pk, transaction_id=transaction_id, latest=latest, unit=batch.unit
+        )
 
 
 class LiveMeters:
@@ -217,16 +219,22 @@ class LiveMeters:
     def __init__(self) -> None:
         # Keyed by station too: a transaction id is only this station's to report on.
         self.latest: dict[tuple[int, int], tuple[datetime, Decimal]] = {}
+        # The units (Batch.unit) that noted each transaction: on the loop,
+        # those to answer once their session is priced (see _live_update).
+        self.units: dict[int, set[int]] = {}
 
-    def note(self, *, station_pk: int, transaction_id: int, latest: tuple[datetime, Decimal]) -> None:
+    def note(
+        self, *, station_pk: int, transaction_id: int, latest: tuple[datetime, Decimal], unit: int
+    ) -> None:
         key = (station_pk, transaction_id)
         previous = self.latest.get(key)
         if previous is None or latest[0] >= previous[0]:
             self.latest[key] = latest
+        self.units.setdefault(transaction_id, set()).add(unit)
 
     def flush(self, batch) -> None:
         if self.latest:
-            _live_update(batch, self.latest)
+            _live_update(batch, self)
 
 
 class LiveClock:
@@ -306,15 +314,17 @@ class _Pricing:
             _sessions_live_refresh(batch, self.due)
 
 
-def _live_update(batch, touched: dict) -> None:
+def _live_update(batch, meters: LiveMeters) -> None:
     """Move each transaction's meter to its latest sample, and refresh live
     sessions: with this commit a session's first sample (or one not priced
     for twice LIVE_SESSION_SECONDS: a station sampling slowly), every sample
     if LIVE_SESSION_SECONDS is 0; the others LIVE_SESSION_SECONDS after
     their last refresh, gathered (see _GATHER). REFRESH_PER_COMMIT at most
-    in one commit: the rest soon after."""
+    in one commit: the rest soon after. A commit gathered on the event loop
+    cannot read its sessions: it prices those due at once right after, on
+    the writer thread, and their frames are answered once they are priced."""
     every = gateway_settings.LIVE_SESSION_SECONDS
-    state, clock = batch.kept(LiveClock), time.monotonic()
+    state, clock, touched = batch.kept(LiveClock), time.monotonic(), meters.latest
 
     def priced_lately(tx_id: int) -> bool:
         last = state.refreshed.get(tx_id)
@@ -322,40 +332,49 @@ def _live_update(batch, touched: dict) -> None:
 
     if connection.vendor != "postgresql":
         live = _meters_advance_portable(touched)
-    elif all(priced_lately(tx_id) for _, tx_id in touched):
-        # None to price with this commit (the usual case): the meters move
-        # with the commit's last round trip, and every one is deferred; the
-        # deferred refresh prices only those still live.
+    elif batch.on_loop or all(priced_lately(tx_id) for _, tx_id in touched):
+        # None to price with this commit (the usual case), or none that the
+        # loop can: the meters move with the commit's last round trip.
         batch.write(_METERS_MOVE, _meters_arrays(touched))
-        # Stopped or forged ones too: the refresh prices only those live.
+        # Stopped or forged ones too: their pricing finds only those live.
         live = [tx_id for _, tx_id in touched]
     else:
         live = _meters_advance(touched, batch)
     if not live:
         return
-    pricing, deferred = _Pricing(), []
+    pricing, deferred, now = _Pricing(), [], []
     with state.lock:
-        if batch.on_loop and not all(priced_lately(tx_id) for tx_id in live):
-            # Pruned by the writer thread since the check above: priced with
-            # its commit, which the thread runs (this gather changed nothing).
-            raise _PricedOnThread(live)
         for tx_id in live:
             last = state.refreshed.get(tx_id)
             if priced_lately(tx_id):
                 pricing.gather(last, clock, every)
+            elif batch.on_loop:
+                now.append(tx_id)
+                continue
             elif pricing.take(tx_id):
                 state.refreshed[tx_id] = clock
                 continue
             state.deferred[tx_id] = clock
             deferred.append(tx_id)
         state.prune(clock, every)
+    if now:
+        # Sent whole to the writer thread instead, one such session among
+        # the ten stations of a commit held up the other nine: at 2,000
+        # stations, nearly every commit.
+        batch.answer_after(partial(_live_price_now, now), set().union(*(meters.units[tx] for tx in now)))
     if deferred and batch.on_loop:
         batch.on_commit(partial(_deferred_again, state, deferred))
     pricing.run(batch)
 
 
-class _PricedOnThread(Exception):
-    """A loop commit's sample must be priced with it: the writer thread runs it."""
+def _live_price_now(tx_ids: list[int], batch) -> None:
+    """Price these sessions: a loop commit's samples due at once (see _live_update)."""
+    state = batch.kept(LiveClock)
+    clock = time.monotonic()
+    with state.lock:
+        for tx_id in tx_ids:
+            state.refreshed[tx_id] = clock
+    _sessions_live_refresh(batch, tx_ids)
 
 
 def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:

@@ -152,6 +152,11 @@ class Batch:
         self._on_loop = on_loop
         # What runs once a commit from the loop is done (see on_commit).
         self._on_commit: list[Callable[[], None]] = []
+        # The index of the unit running now, and what a loop commit's units
+        # wait for once it is done (see answer_after).
+        self.unit = 0
+        self.held: list[Unit] = []
+        self.held_units: set[int] = set()
 
     @property
     def on_loop(self) -> bool:
@@ -212,6 +217,19 @@ class Batch:
     def after_commit(self, work: AfterCommit) -> None:
         """Start `work()` on the event loop once this commit succeeded."""
         self.after.append(work)
+
+    def answer_after(self, unit: Callable[["Batch"], Any], units: set[int]) -> None:
+        """A commit gathered on the loop: once it is done, run `unit(batch)`
+        in a writer-thread commit, and answer the units of these indices
+        (`unit` when they ran) only after that. For what needs SQL before
+        its writes (a session's first price) without sending the whole
+        commit to the thread, where the other units would wait for it too.
+        The held units are answered as the loop's commit went, whatever
+        becomes of `unit` (their own writes are committed)."""
+        if not self._on_loop:
+            raise RuntimeError("answer_after is for commits gathered on the event loop")
+        self.held.append(unit)
+        self.held_units |= units
 
     def run_later(self, delay: float, unit: Callable[["Batch"], Any]) -> None:
         """Queue `unit(batch)` for a commit at least `delay` seconds after this
@@ -552,8 +570,8 @@ class GroupCommitter:
 
     def _take_for_thread(self) -> tuple[list, list] | None:
         """The writer thread's next commit (MAX_BATCH units at most): the
-        loop's commits that it could not send (a session's first samples,
-        priced with their commit), then the units only the thread runs, in
+        loop's commits that it could not gather or send (a state reading
+        rows back, a bad row), then the units only the thread runs, in
         one commit. While the thread is busy the loop goes on taking its own:
         one thread commit for each that fell back would queue their frames
         behind each other. (Without loop commits, the log rows too.)"""
@@ -618,8 +636,10 @@ class GroupCommitter:
         answered one at a time, each once its commit is done."""
         started = time.perf_counter()
         try:
-            gathered = Batch(rows, self._kept, on_loop=True)
-            results = [unit(gathered) for unit, _ in batch]
+            gathered, results = Batch(rows, self._kept, on_loop=True), []
+            for index, (unit, _) in enumerate(batch):
+                gathered.unit = index
+                results.append(unit(gathered))
             sql, params = gathered.script()
         except Exception:
             # NeedsWriterThread, the ORM refusing the loop, or a unit's own error:
@@ -645,10 +665,33 @@ class GroupCommitter:
         if sent:
             _observe(started, batch, rows)
             gathered.committed()
+            if gathered.held:
+                batch, committed = self._hold(batch, committed, gathered)
             self._deliver(batch, committed)
         else:
             _LOOP_FALLBACKS_SEND.inc()
             self._to_thread.append((batch, rows))
+
+    def _hold(self, batch: list, committed: "Committed", gathered: Batch) -> tuple[list, "Committed"]:
+        """Queue the work a loop commit asked for (Batch.answer_after) for the
+        writer thread, and answer the units waiting for it once it is done;
+        the rest of the commit, to answer now."""
+        outcomes, after, later = committed
+        now, waiting = ([], []), ([], [])
+        for index, (queued, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+            part = waiting if index in gathered.held_units else now
+            part[0].append(queued)
+            part[1].append(outcome)
+        held = list(gathered.held)
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda done: self._answer_held(done, *waiting))
+        self._enqueue(lambda b: [unit(b) for unit in held], future)
+        return now[0], (now[1], after, later)
+
+    def _answer_held(self, done: asyncio.Future, batch: list, outcomes: list) -> None:
+        if not done.cancelled():
+            done.exception()  # logged by the commit that failed it; retrieved here
+        self._deliver(batch, (outcomes, [], []))
 
     def _submit_later(self, unit: Unit) -> None:
         del self._timers[unit]
@@ -672,7 +715,8 @@ class GroupCommitter:
         await asyncio.gather(self.run(lambda batch: None), self.run(gathering(lambda batch: None)))
         if self._sending:
             await asyncio.wait(set(self._sending))
-        while self._to_thread or (self._threaded is not None and not self._threaded.done()):
+        # (The thread's work that loop commits asked for is queued with their end.)
+        while self._to_thread or self._pending or (self._threaded is not None and not self._threaded.done()):
             await self.run(lambda batch: None)
 
     async def close(self) -> None:

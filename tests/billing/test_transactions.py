@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
 
 from billing import tariffs, transactions
 from billing.models import MeterValue, Session, SessionStatus, SessionStopReason, Tariff, Transaction
@@ -292,7 +293,6 @@ def test_meter_values_update_live_energy_and_cost(station, tag):
 
 
 def test_a_commits_samples_and_meter_move_take_one_statement_with_arrays(station, tag, settings):
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
@@ -481,7 +481,6 @@ def test_samples_of_a_session_priced_lately_move_its_meter_in_the_commits_one_qu
     within LIVE_SESSION_SECONDS): on PostgreSQL the samples, the meter and
     BEGIN/COMMIT are one round trip; the session is priced by the deferred
     refresh."""
-    from django.db import connection
 
     from tests.postgres import last_query
 
@@ -943,3 +942,73 @@ def test_a_stop_being_written_does_not_hold_up_its_stations_other_samples(statio
     stopping = start(station, meter_start=0).transaction_id
     other = start(station, meter_start=0, connector_id=2).transaction_id
     sample_committed_while_held(lambda: stop(station, stopping, 500, minutes(2)), station, other)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_sample_due_at_once_on_the_loop_is_priced_before_its_answer_and_holds_up_no_other(
+    station, tag, settings, monkeypatch
+):
+    """On PostgreSQL the event loop commits MeterValues. A session's first
+    sample is priced with it, which the loop cannot do: the loop commits the
+    samples, the writer thread prices that session right after, and only
+    that frame waits for it. (Sent whole to the thread, one such session
+    among a commit's stations held up the others: at 2,000 stations nearly
+    every commit.)"""
+    import threading
+
+    from ocpp_gateway import metrics
+    from ocpp_gateway.writer import gathering
+
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    first, second = (start(station, connector_id=c, meter_start=0).transaction_id for c in (1, 2))
+    pricing, priced_on = threading.Event(), []
+    refresh = transactions._sessions_live_refresh
+
+    def held_refresh(batch, tx_ids):
+        priced_on.append(threading.current_thread().name)
+        pricing.wait(5)
+        refresh(batch, tx_ids)
+
+    def sample(tx_id, connector_id, at, value):
+        return gathering(lambda batch: record_sample(batch, station, tx_id, at, value, connector_id))
+
+    async def cost(tx_id):
+        return (await Session.objects.aget(transaction_id=tx_id)).cost
+
+    def fallbacks():
+        return metrics.writer_loop_fallbacks.labels("gather")._value.get()
+
+    async def run():
+        writer = GroupCommitter()
+        try:
+            await writer.run(sample(first, 1, minutes(1), "1000"))
+            assert await cost(first) == Decimal("1.00")  # priced before its answer
+            monkeypatch.setattr(transactions, "_sessions_live_refresh", held_refresh)
+            before = fallbacks()
+            # One commit: the first session's next sample (priced lately:
+            # deferred) and the second session's first (priced at once).
+            deferred = asyncio.ensure_future(writer.run(sample(first, 1, minutes(2), "2000")))
+            due = asyncio.ensure_future(writer.run(sample(second, 2, minutes(2), "3000")))
+            try:
+                await asyncio.wait_for(deferred, 5)  # answered without waiting for the pricing
+                for _ in range(500):
+                    if priced_on:
+                        break
+                    await asyncio.sleep(0.01)
+                assert priced_on[-1].startswith("ocpp-db")
+                await asyncio.sleep(0.05)
+                assert not due.done()  # until it is priced
+                stored = await MeterValue.objects.filter(transaction_id=second).acount()
+            finally:
+                pricing.set()
+            await asyncio.wait_for(due, 5)
+            return before, stored, await cost(first), await cost(second)
+        finally:
+            await writer.close()
+
+    before, stored, first_cost, second_cost = async_to_sync(run)()
+    assert stored == 1  # committed by the loop before it was priced
+    assert (first_cost, second_cost) == (Decimal("1.00"), Decimal("3.00"))  # the first's is deferred
+    assert metrics.writer_loop_fallbacks.labels("gather")._value.get() == before  # none went to the thread

@@ -622,3 +622,73 @@ async def test_a_commit_function_of_a_failed_loop_send_does_not_run(writer):
     )
     assert outcome[0] is None and isinstance(outcome[1], Exception)
     assert len(runs) == 1 and runs[0].startswith("ocpp-db")
+
+
+def _asking(n: int, work, ran_on: list):
+    """A gathering unit that writes its log row and asks, on the loop, for
+    `work` on the writer thread before its answer (Batch.answer_after)."""
+
+    def unit(batch):
+        _gathering_log(n, ran_on)(batch)
+        if batch.on_loop:
+            batch.answer_after(work, {batch.unit})
+        return n
+
+    return gathering(unit)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_loop_commit_answers_a_unit_only_once_the_thread_work_it_asked_for_is_done(writer):
+    """The other units of its commit are answered at once: the commit is not
+    sent to the writer thread whole, so they do not wait for that work."""
+    release, work_ran_on, ran_on = threading.Event(), [], []
+
+    def work(batch):
+        work_ran_on.append(threading.current_thread().name)
+        release.wait(5)
+
+    held = asyncio.ensure_future(writer.run(_asking(1, work, ran_on)))
+    free = asyncio.ensure_future(writer.run(_gathering_log(2, ran_on)))
+    try:
+        assert await asyncio.wait_for(free, 5) == 2  # while the work waits
+        assert not held.done()
+        # Both committed (by the loop: one commit), seen from another connection.
+        assert await MessageLog.objects.filter(station_id="G").acount() == 2
+        assert ran_on == [threading.current_thread().name] * 2
+    finally:
+        release.set()
+    assert await asyncio.wait_for(held, 5) == 1
+    assert len(work_ran_on) == 1 and work_ran_on[0].startswith("ocpp-db")
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_unit_waiting_for_thread_work_that_fails_is_answered_as_its_commit_went(writer, caplog):
+    """Its rows are committed: the work's failure is logged, not the unit's."""
+
+    def work(batch):
+        raise RuntimeError("pricing failed")
+
+    ran_on: list[str] = []
+    assert await asyncio.wait_for(writer.run(_asking(1, work, ran_on)), 5) == 1
+    assert [a async for a in MessageLog.objects.values_list("action", flat=True)] == ["1"]
+    assert "pricing failed" in caplog.text
+
+
+async def test_answer_after_is_refused_outside_a_loop_commit(writer):
+    def unit(batch):
+        batch.answer_after(lambda b: None, {batch.unit})
+
+    with pytest.raises(RuntimeError, match="event loop"):
+        await writer.run(unit)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_drain_waits_for_the_thread_work_a_loop_commit_asked_for(writer):
+    done = []
+    held = asyncio.ensure_future(writer.run(_asking(1, lambda batch: done.append(1), [])))
+    for _ in range(3):
+        await asyncio.sleep(0)  # taken and sent: drain's own units go in later commits
+    await writer.drain()
+    assert done == [1]
+    await asyncio.sleep(0)  # (its answer is a callback of the work's end)
+    assert held.done() and held.result() == 1
