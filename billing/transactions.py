@@ -368,13 +368,29 @@ def _live_update(batch, meters: LiveMeters) -> None:
 
 
 def _live_price_now(tx_ids: list[int], batch) -> None:
-    """Price these sessions: a loop commit's samples due at once (see _live_update)."""
-    state = batch.kept(LiveClock)
-    clock = time.monotonic()
-    with state.lock:
-        for tx_id in tx_ids:
-            state.refreshed[tx_id] = clock
-    _sessions_live_refresh(batch, tx_ids)
+    """Price these sessions in this commit: a loop commit's samples due at
+    once (see _live_update)."""
+    batch.state(_DueNow).tx_ids += tx_ids
+
+
+class _DueNow:
+    """The sessions loop commits left to one writer-thread commit to price,
+    priced together as a commit's own are: REFRESH_PER_COMMIT at most, the
+    rest soon after (a fleet's sessions all due at once, each loop commit's
+    priced on its own, held their frames for seconds)."""
+
+    def __init__(self) -> None:
+        self.tx_ids: list[int] = []
+
+    def flush(self, batch) -> None:
+        state, clock, pricing = batch.kept(LiveClock), time.monotonic(), _Pricing()
+        with state.lock:
+            for tx_id in dict.fromkeys(self.tx_ids):
+                if pricing.take(tx_id):
+                    state.refreshed[tx_id] = clock
+                else:
+                    state.deferred[tx_id] = clock
+        pricing.run(batch)
 
 
 def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:
