@@ -4,6 +4,8 @@ Without `REDIS_URL` it lives in this process. With it, every process writes
 its stations into one Redis hash and keeps a liveness key with a short TTL;
 entries of a process whose key expired (the process died) are ignored and
 pruned, so a dead process's stations drop out within PRESENCE_PROCESS_TTL.
+A live process that finds its key was gone (it stalled, or Redis lost its
+data) writes all its stations again within a second.
 last_seen is updated in memory per frame and flushed every few seconds.
 
 Connecting writes the entry unconditionally (the newest connection of a
@@ -60,18 +62,37 @@ def _entry_json(entry: dict) -> str:
 
 
 # One round trip per connection: write the entry, prove this process lives,
-# and return the entry it replaced if another live process holds it.
+# and return whether it was taken for alive until now (see _liveness_found)
+# and the entry it replaced if another live process holds it.
 _REGISTER = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
+local alive = redis.call('EXISTS', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
 if old then
   local process = cjson.decode(old)['process']
   if process ~= ARGV[4] and redis.call('EXISTS', ARGV[5] .. tostring(process)) == 1 then
-    return old
+    return {alive, old}
   end
 end
-return false
+return {alive, false}
+"""
+# Remove the entries of dead processes (ARGV: the process key prefix, then
+# per station its id and the entry read): each only if it is still the one
+# read, and its process still dead. Read and removed in two steps, the
+# station may have connected to a live process in between, and its new entry
+# must stay.
+_PRUNE = """
+for i = 2, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if current == ARGV[i + 1] then
+    local process = cjson.decode(current)['process']
+    if redis.call('EXISTS', ARGV[1] .. tostring(process)) == 0 then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    end
+  end
+end
+return 0
 """
 # Remove the entry only if it is still this connection's (not a newer one's).
 _UNREGISTER = """
@@ -219,7 +240,7 @@ async def register(station_id: str, conn: int, pk: int) -> dict | None:
     if not settings.REDIS_URL:
         return None
     try:
-        old = await _script(
+        result = await _script(
             "register",
             _REGISTER,
             [HASH_KEY, PROCESS_KEY.format(PROCESS_ID)],
@@ -241,7 +262,23 @@ async def register(station_id: str, conn: int, pk: int) -> dict | None:
     except BaseException:
         _local.republish = True
         raise
+    alive, old = result
+    _liveness_found(bool(alive))
     return json.loads(old) if old else None
+
+
+def _liveness_found(alive: bool) -> None:
+    """Whether this process's liveness key was there when it was set again.
+    If Redis had known it and the key was gone, it stalled past
+    PRESENCE_PROCESS_TTL or Redis lost its data (a restart without
+    persistence between two flushes): readers took its stations for a dead
+    process's and may have pruned them (see connections). All are written
+    again at the next flush, within a second, not each at its next frame (an
+    idle station's next heartbeat may be minutes away, and commands to it
+    were refused meanwhile)."""
+    if not alive and _local.known:
+        _local.republish = True
+    _local.known = True
 
 
 async def unregister(station_id: str, conn: int) -> None:
@@ -330,7 +367,7 @@ async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> Co
         gone, _local.gone = _local.gone, {}
         client = _redis_async()
         pipe = client.pipeline(transaction=False)
-        pipe.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL)
+        pipe.set(PROCESS_KEY.format(PROCESS_ID), "1", ex=gateway_settings.PRESENCE_PROCESS_TTL, get=True)
         for station_id, conn in gone.items():
             pipe.eval(_UNREGISTER, 1, HASH_KEY, station_id, PROCESS_ID, str(conn))
         for start in range(0, len(published), PUBLISH_CHUNK):
@@ -348,6 +385,7 @@ async def flush(*, store_last_seen: Callable[[dict[str, datetime]], None]) -> Co
                 if station_id not in _local.entries:  # not connected here again meanwhile
                     _local.gone.setdefault(station_id, conn)
         else:
+            _liveness_found(results[0] is not None or republish)  # (a republish wrote them all)
             conns = {e["station_id"]: e["conn"] for e in published}
             for stale, replaced in results[1 + len(gone) :]:
                 for station in stale:
@@ -403,10 +441,13 @@ def connections() -> list[dict]:
         else {}
     )
     live, dead = [], []
-    for entry in entries:
-        (live if alive.get(entry["process"]) else dead).append(entry)
+    for (station_id, value), entry in zip(raw.items(), entries, strict=True):
+        if alive.get(entry["process"]):
+            live.append(entry)
+        else:
+            dead += [station_id, value]
     if dead:
-        client.hdel(HASH_KEY, *[e["station_id"] for e in dead])
+        client.eval(_PRUNE, 1, HASH_KEY, _PROCESS_KEY_PREFIX, *dead)
     return [_public(e) for e in live]
 
 

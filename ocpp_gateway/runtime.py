@@ -37,6 +37,8 @@ class LocalPresence:
         # Stations whose registration was given up on (dirty too): flush soon.
         self.soon = False
         self.gone: dict[str, int] = {}
+        # Redis has known this process alive (its liveness key was set once).
+        self.known = False
 
 
 class DashboardWatch:

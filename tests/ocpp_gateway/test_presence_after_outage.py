@@ -37,11 +37,15 @@ async def local_presence(settings, redis):
     """This process's presence, empty, published to the private Redis."""
     settings.REDIS_URL = redis.url
     state = runtime.presence
-    saved = dict(vars(state))
+    saved, saved_sync = dict(vars(state)), runtime.redis_sync
     state.__init__()
+    runtime.redis_sync = None  # (connections(): a client of the private Redis)
     yield state
     vars(state).clear()
     vars(state).update(saved)
+    if runtime.redis_sync is not None:
+        runtime.redis_sync.close()
+    runtime.redis_sync = saved_sync
     client = runtime.redis_async.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.connection_pool.disconnect()
@@ -187,3 +191,79 @@ async def test_a_station_that_moved_during_an_outage_is_commanded_where_it_is_no
                 response = await http(server, "POST", "/ocpp/send_command", key, body)
                 assert response.status_code == 200, response.text
                 assert response.json()["response"] == {"status": "Rejected"}
+
+
+async def test_a_process_taken_for_dead_publishes_all_its_stations_again_within_a_second(
+    local_presence, redis
+):
+    """Its liveness key expired (it stalled past PRESENCE_PROCESS_TTL) and a
+    reader pruned its entries: its next flush sees the key gone and asks for
+    every station to be written again, not each at its next frame (an idle
+    station's heartbeat may be minutes away; commands to it were refused)."""
+    await presence.register("CP-IDLE", 1, 1)
+    await presence.register("CP-BUSY", 2, 2)
+    await presence.flush(store_last_seen=no_store)
+    assert not local_presence.republish
+    client = redis.client()
+    client.delete(presence.PROCESS_KEY.format(presence.PROCESS_ID))  # expired
+    await sync_to_async(presence.connections)()  # a reader prunes the "dead" process's stations
+    assert held_by(redis, "CP-IDLE") is None
+
+    presence.touch("CP-BUSY")  # only this one was heard from
+    await presence.flush(store_last_seen=no_store)
+    assert local_presence.republish  # the key was gone
+    await presence.flush(store_last_seen=no_store)  # (the next second's)
+
+    assert held_by(redis, "CP-IDLE")["conn"] == 1
+    assert {e["station_id"] for e in await sync_to_async(presence.connections)()} == {"CP-IDLE", "CP-BUSY"}
+    assert not local_presence.republish
+
+
+async def test_a_connection_that_finds_its_process_taken_for_dead_has_all_published_again(
+    local_presence, redis
+):
+    """A registration sets the liveness key too: the flush after it would
+    find the key there, so the registration itself asks for the rest."""
+    await presence.register("CP-IDLE", 1, 1)
+    await presence.flush(store_last_seen=no_store)
+    redis.client().flushall()  # Redis restarted without its data between two flushes
+    await presence.register("CP-NEW", 2, 2)
+    assert local_presence.republish
+    await presence.flush(store_last_seen=no_store)
+    assert held_by(redis, "CP-IDLE")["conn"] == 1
+
+
+async def test_a_live_key_asks_for_nothing_more(local_presence, redis):
+    """Nor does a new process's first connection (its key was never set)."""
+    await presence.register("CP-ONE", 1, 1)
+    assert not local_presence.republish
+    await presence.flush(store_last_seen=no_store)
+    await presence.register("CP-TWO", 2, 2)
+    presence.touch("CP-ONE")
+    await presence.flush(store_last_seen=no_store)
+    assert not local_presence.republish
+
+
+def test_pruning_leaves_an_entry_written_again_since_it_was_read(redis, settings, monkeypatch):
+    """A reader removes the entries of dead processes a step after reading
+    them: a station that connected to a live process in between keeps its
+    new entry (its commands would be refused); a dead one's goes."""
+    settings.REDIS_URL = redis.url
+    now = time.time()
+    for station_id in ("CP-MOVED", "CP-DEAD"):
+        other_process_holds(redis, station_id, since=now, alive=False)
+    newer = {"station_id": "CP-MOVED", "conn": 9, "since": now + 1, "last_seen": now + 1, "process": "live"}
+
+    class MovedMeanwhile(redis_py.Redis):
+        def mget(self, *args, **kwargs):
+            found = super().mget(*args, **kwargs)
+            # Between the reader's read and its removal, the station connects anew.
+            self.hset(presence.HASH_KEY, "CP-MOVED", json.dumps(newer))
+            self.set(presence.PROCESS_KEY.format("live"), "1", ex=30)
+            return found
+
+    monkeypatch.setattr(presence, "_redis_sync", lambda: MovedMeanwhile(port=redis.port))
+    assert presence.connections() == []  # both read as a dead process's
+
+    assert held_by(redis, "CP-MOVED") == newer
+    assert held_by(redis, "CP-DEAD") is None
