@@ -358,7 +358,8 @@ def client_cpu_pct(results: list[dict]) -> float:
 
 
 _WRITER_SERIES = re.compile(
-    r'^(evpower_writer_commit_seconds_(?:sum|count)|evpower_writer_batch_size_sum\{kind="units"\}) (\S+)$',
+    r'^(evpower_writer_commit_seconds_(?:sum|count)|evpower_writer_batch_size_sum\{kind="units"\}'
+    r"|evpower_writer_loop_fallbacks_total\{[^}]*\}) (\S+)$",
     re.MULTILINE,
 )
 
@@ -383,6 +384,9 @@ def writer_totals(system: System, token: str | None) -> dict[str, float]:
     return totals
 
 
+_FALLBACKS = "evpower_writer_loop_fallbacks_total"
+
+
 def writer_figures(before: dict, after: dict, wall: float, out: dict, phase: str) -> None:
     """Commits per second, mean commit time and frames per commit over a phase."""
     commits = after.get("evpower_writer_commit_seconds_count", 0) - before.get(
@@ -396,6 +400,12 @@ def writer_figures(before: dict, after: dict, wall: float, out: dict, phase: str
     out[f"{phase}_commits_per_s"] = commits / wall
     out[f"{phase}_commit_ms"] = 1000 * seconds / commits
     out[f"{phase}_units_per_commit"] = units / commits
+    # Loop commits the writer thread gathered again (see ocpp_gateway.writer):
+    # the frames of each waited for a thread commit.
+    fallbacks = sum(v for k, v in after.items() if k.startswith(_FALLBACKS)) - sum(
+        v for k, v in before.items() if k.startswith(_FALLBACKS)
+    )
+    out[f"{phase}_fallbacks_per_s"] = fallbacks / wall
 
 
 class CommandSender(threading.Thread):
@@ -787,6 +797,7 @@ def ms(seconds: float | None) -> float | None:
 
 CPU = "  server / busiest load-client CPU, % of one core"
 COMMITS = "  group commits/s, mean commit ms, frames per commit"
+FALLBACKS = "  loop commits handed to the writer thread, /s"
 ROWS = [
     ("stations connected and booted", "connected", "{:.0f}"),
     ("connect + boot (+ start tx), stations/s", "connect_per_s", "{:.0f}"),
@@ -810,10 +821,12 @@ ROWS = [
     ("  busiest load-client process CPU, %", "saturated_client_cpu_pct", "{:.0f}"),
     ("  all load-client processes CPU, % of one core", "saturated_clients_cpu_pct", "{:.0f}"),
     (COMMITS, ("saturated_commits_per_s", "saturated_commit_ms", "saturated_units_per_commit"), "{:.1f}"),
+    (FALLBACKS, "saturated_fallbacks_per_s", "{:.1f}"),
     ("sustained target (half saturated), msg/s", "sustained_target_per_s", "{:.0f}"),
     ("sustained MeterValues acked/s", "sustained_per_s", "{:.0f}"),
     ("  ack p50 / p99, ms", ("sustained_p50_ms", "sustained_p99_ms"), "{:.1f}"),
     (COMMITS, ("sustained_commits_per_s", "sustained_commit_ms", "sustained_units_per_commit"), "{:.1f}"),
+    (FALLBACKS, "sustained_fallbacks_per_s", "{:.1f}"),
     ("send_command p50 / p99 under that load, ms", ("cmd_load_p50_ms", "cmd_load_p99_ms"), "{:.1f}"),
     ("MeterValues acked (both phases)", "meter_acked", "{:.0f}"),
     ("MeterValue rows stored / lost", ("rows_stored", "rows_lost"), "{:.0f}"),

@@ -54,8 +54,11 @@ def test_tiny_benchmark_stores_every_acknowledged_meter_value(tmp_path):
     assert project["meter_acked"] > 0
     assert project["rows_stored"] == project["meter_acked"]
     assert project["rows_lost"] == 0
+    # Read from the server's /metrics (0 without loop commits: the embedded default).
+    assert project["saturated_fallbacks_per_s"] >= 0 and project["sustained_fallbacks_per_s"] >= 0
 
     text = output.read_text()
     header = next(line for line in text.splitlines() if line.startswith("| figure"))
     assert "baseline" in header and "project daphne" in header and "/ baseline" in header
     assert "saturated MeterValues acked/s" in text and "command: `python bench/run.py" in text
+    assert "loop commits handed to the writer thread" in text
