@@ -240,7 +240,8 @@ class LiveMeters:
 class LiveClock:
     """When this writer last refreshed each transaction's live session, and
     those whose latest sample it has not priced yet (their station sends
-    faster than LIVE_SESSION_SECONDS), by time.monotonic(). Kept by the writer
+    faster than LIVE_SESSION_SECONDS, or more came due at once than a commit
+    prices), by time.monotonic(). Kept by the writer
     from commit to commit; changed under `lock`, since the event loop gathers
     MeterValues while the writer thread commits (a deferred refresh)."""
 
@@ -267,12 +268,12 @@ class LiveClock:
 # The others are priced in the next commits, a little later. It also bounds
 # how many sessions the deferred refresh keeps fresh: about this many every
 # _REST_SECONDS. At 32 (640 a second), 2,000 stations sampling every 1.2 s
-# fell out of the "priced lately" window, and nearly every MeterValues commit
-# left the loop for the writer thread to price them inline (the
-# writer_loop_fallbacks counter rose as fast as commits were made): ack p50
-# 54 ms, p99 275. At 128, two pairs: fallbacks 4-6 times fewer, ack p99
-# 127 and 66 ms against 275 and 82; at 200 stations no worse (the writer
-# thread's commits no longer hold up the loop's).
+# fell out of the "priced lately" window, and had to be priced at once
+# (then a whole loop commit went to the writer thread for it: ack p50 54 ms,
+# p99 275). At 128, two pairs: 4-6 times fewer, ack p99 127 and 66 ms
+# against 275 and 82; at 200 stations no worse. (A writer-thread commit may
+# price this many three times over: its own samples', the deferred
+# refresh's, and those loop commits left to it, _DueNow.)
 REFRESH_PER_COMMIT = 128
 # When the sessions left over by a full commit are priced.
 _REST_SECONDS = 0.05
@@ -321,8 +322,9 @@ def _live_update(batch, meters: LiveMeters) -> None:
     if LIVE_SESSION_SECONDS is 0; the others LIVE_SESSION_SECONDS after
     their last refresh, gathered (see _GATHER). REFRESH_PER_COMMIT at most
     in one commit: the rest soon after. A commit gathered on the event loop
-    cannot read its sessions: it prices those due at once right after, on
-    the writer thread, and their frames are answered once they are priced."""
+    cannot read its sessions: those due at once are priced right after, on
+    the writer thread, and their frames answered once that commit is done
+    (priced, unless more were due than it prices: then soon after)."""
     every = gateway_settings.LIVE_SESSION_SECONDS
     state, clock, touched = batch.kept(LiveClock), time.monotonic(), meters.latest
 
@@ -416,7 +418,7 @@ def _live_deferred_refresh(batch) -> None:
     for tx_id, at in deferred:
         last = state.refreshed.get(tx_id)
         if last is not None and last >= at:
-            taken[tx_id] = at  # refreshed since (by a sample priced with its commit)
+            taken[tx_id] = at  # refreshed since (a sample priced at once)
         elif last is not None and clock - last < every:
             pricing.gather(last, clock, every)  # not due yet
         elif pricing.take(tx_id):

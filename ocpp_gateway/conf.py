@@ -28,7 +28,8 @@ DEFAULTS = {
     # Seconds: a station sending meter samples closer together than this has
     # its session's live energy and cost refreshed at most this often (each
     # sample still stored at once, the latest priced at most this late). Samples
-    # this far apart, as stations send them, are each priced with their commit.
+    # this far apart, as stations send them, are each priced before their
+    # frame is answered (with their commit, or on the loop's right after it).
     "LIVE_SESSION_SECONDS": 1.0,
     # lenient | strict: the tolerance policy of stations that set none. Lenient
     # takes a frame whose only schema faults are known vendor quirks (and

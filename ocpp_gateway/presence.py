@@ -446,8 +446,8 @@ def connections() -> list[dict]:
             live.append(entry)
         else:
             dead += [station_id, value]
-    if dead:
-        client.eval(_PRUNE, 1, HASH_KEY, _PROCESS_KEY_PREFIX, *dead)
+    for start in range(0, len(dead), 2 * PUBLISH_CHUNK):  # (a script blocks Redis while it runs)
+        client.eval(_PRUNE, 1, HASH_KEY, _PROCESS_KEY_PREFIX, *dead[start : start + 2 * PUBLISH_CHUNK])
     return [_public(e) for e in live]
 
 

@@ -488,6 +488,8 @@ class GroupCommitter:
         self._free_sql = list(self._loop_sql)
         self._sending: set[asyncio.Task] = set()
         self._to_thread: list[tuple[list, list]] = []
+        # The thread's work that loop commits asked for (Batch.answer_after), not done yet.
+        self._held: set[asyncio.Future] = set()
         # The writer thread's last commit (they run one after another).
         self._threaded: asyncio.Task | None = None
 
@@ -685,7 +687,11 @@ class GroupCommitter:
         held = list(gathered.held)
         future = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda done: self._answer_held(done, *waiting))
-        self._enqueue(lambda b: [unit(b) for unit in held], future)
+        self._held.add(future)
+        future.add_done_callback(self._held.discard)
+        # First in the thread's next commit: its frames have waited a commit already.
+        self._pending.insert(0, (lambda b: [unit(b) for unit in held], future))
+        self._wake()
         return now[0], (now[1], after, later)
 
     def _answer_held(self, done: asyncio.Future, batch: list, outcomes: list) -> None:
@@ -715,8 +721,9 @@ class GroupCommitter:
         await asyncio.gather(self.run(lambda batch: None), self.run(gathering(lambda batch: None)))
         if self._sending:
             await asyncio.wait(set(self._sending))
-        # (The thread's work that loop commits asked for is queued with their end.)
-        while self._to_thread or self._pending or (self._threaded is not None and not self._threaded.done()):
+        if self._held:  # (queued as their sends ended)
+            await asyncio.wait(set(self._held))
+        while self._to_thread or (self._threaded is not None and not self._threaded.done()):
             await self.run(lambda batch: None)
 
     async def close(self) -> None:
@@ -725,6 +732,8 @@ class GroupCommitter:
         in_flight = [*self._sending, *([self._threaded] if self._threaded is not None else [])]
         if in_flight:
             await asyncio.wait(in_flight)  # any queued after the drain began
+        if self._held:  # what those sends asked the thread for
+            await asyncio.wait(set(self._held))
         # What the commits asked for, and the writer's task (their end woke it).
         for timer in self._timers.values():
             timer.cancel()
