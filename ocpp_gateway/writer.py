@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import psycopg
+import psycopg.sql
 from django.db import (
     InterfaceError,
     OperationalError,
@@ -120,6 +121,10 @@ class LoopConnection:
         # As Django sets its own connections up (the statements cast
         # timestamps given with their offset, but now() and the like must agree).
         await conn.execute("SELECT set_config('TimeZone', %s, false)", [connections["default"].timezone_name])
+        if role := connections["default"].settings_dict["OPTIONS"].get("assume_role"):
+            # Django's own connections write as this role: the loop's must too
+            # (the tables' owner and grants are the role's, not the login's).
+            await conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
         return conn
 
     async def close(self) -> None:

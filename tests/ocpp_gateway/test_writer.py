@@ -695,3 +695,36 @@ async def test_drain_waits_for_the_thread_work_a_loop_commit_asked_for(writer):
     assert done == [1]
     await asyncio.sleep(0)  # (its answer is a callback of the work's end)
     assert held.done() and held.result() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_loop_commit_writes_as_the_role_django_assumes(writer, monkeypatch):
+    """DATABASES OPTIONS assume_role: Django's connections SET ROLE after
+    connecting; the loop's commits must write as that role too."""
+    role = "evpower_test_writer"
+
+    def grant():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+                f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
+            )
+            cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+            cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+
+    def revoke():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+            cursor.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+
+    await sync_to_async(grant)()
+    try:
+        monkeypatch.setitem(connections["default"].settings_dict["OPTIONS"], "assume_role", role)
+        ran_on: list[str] = []
+        assert await writer.run(_gathering_log(1, ran_on)) == 1
+        assert ran_on == [threading.current_thread().name]  # on the loop
+        cursor = await _loop_connection(writer).execute("SELECT current_user")
+        assert (await cursor.fetchone())[0] == role
+    finally:
+        await writer.close()  # (its connections, before the grants go)
+        await sync_to_async(revoke)()
