@@ -388,11 +388,12 @@ class _DueNow:
         state, clock, pricing = batch.kept(LiveClock), time.monotonic(), _Pricing()
         with state.lock:
             for tx_id in dict.fromkeys(self.tx_ids):
-                if pricing.take(tx_id):
-                    state.refreshed[tx_id] = clock
-                else:
+                if not pricing.take(tx_id):
                     state.deferred[tx_id] = clock
         pricing.run(batch)
+        # Priced only once committed: if pricing fails, they are still due,
+        # and their next samples are priced at once (not deferred).
+        batch.on_commit(partial(_deferred_taken, state, {}, pricing.due, clock))
 
 
 def _deferred_again(state: LiveClock, tx_ids: list[int]) -> None:

@@ -1012,3 +1012,40 @@ def test_a_sample_due_at_once_on_the_loop_is_priced_before_its_answer_and_holds_
     assert stored == 1  # committed by the loop before it was priced
     assert (first_cost, second_cost) == (Decimal("1.00"), Decimal("3.00"))  # the first's is deferred
     assert metrics.writer_loop_fallbacks.labels("gather")._value.get() == before  # none went to the thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_session_left_to_the_thread_counts_as_priced_only_once_its_commit_is_done(
+    station, tag, settings, monkeypatch
+):
+    """If the thread's pricing of a loop commit's session fails, the session
+    is still due: its next sample is priced at once, not deferred as if it
+    had been priced."""
+    from ocpp_gateway.writer import gathering
+
+    settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
+    make_tariff(price_per_kwh="1.00")
+    tx_id = start(station, meter_start=0).transaction_id
+
+    def failing_refresh(batch, tx_ids):
+        raise RuntimeError("PostgreSQL statement timeout")
+
+    def sample(at, value):
+        return gathering(lambda batch: record_sample(batch, station, tx_id, at, value))
+
+    async def run():
+        writer = GroupCommitter()
+        try:
+            monkeypatch.setattr(transactions, "_sessions_live_refresh", failing_refresh)
+            await writer.run(sample(minutes(1), "1000"))  # stored; its pricing failed
+            priced = tx_id in writer._kept[transactions.LiveClock].refreshed
+            monkeypatch.undo()
+            await writer.run(sample(minutes(2), "2000"))  # still due: priced at once
+            return priced, (await Session.objects.aget(transaction_id=tx_id)).cost
+        finally:
+            await writer.close()
+
+    priced, cost = async_to_sync(run)()
+    assert not priced
+    assert cost == Decimal("2.00")
