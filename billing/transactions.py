@@ -219,9 +219,10 @@ class LiveMeters:
     def __init__(self) -> None:
         # Keyed by station too: a transaction id is only this station's to report on.
         self.latest: dict[tuple[int, int], tuple[datetime, Decimal]] = {}
-        # The units (Batch.unit) that noted each transaction: on the loop,
-        # those to answer once their session is priced (see _live_update).
-        self.units: dict[int, set[int]] = {}
+        # The unit (Batch.unit) that noted each: on the loop, the one to
+        # answer once its session is priced (see _live_update). One per key:
+        # a station's frames are answered one at a time.
+        self.units: dict[tuple[int, int], int] = {}
 
     def note(
         self, *, station_pk: int, transaction_id: int, latest: tuple[datetime, Decimal], unit: int
@@ -230,7 +231,7 @@ class LiveMeters:
         previous = self.latest.get(key)
         if previous is None or latest[0] >= previous[0]:
             self.latest[key] = latest
-        self.units.setdefault(transaction_id, set()).add(unit)
+        self.units[key] = unit
 
     def flush(self, batch) -> None:
         if self.latest:
@@ -363,7 +364,9 @@ def _live_update(batch, meters: LiveMeters) -> None:
         # Sent whole to the writer thread instead, one such session among
         # the ten stations of a commit held up the other nine: at 2,000
         # stations, nearly every commit.
-        batch.answer_after(partial(_live_price_now, now), set().union(*(meters.units[tx] for tx in now)))
+        due = set(now)
+        units = {unit for (_, tx_id), unit in meters.units.items() if tx_id in due}
+        batch.answer_after(partial(_live_price_now, now), units)
     if deferred and batch.on_loop:
         batch.on_commit(partial(_deferred_again, state, deferred))
     pricing.run(batch)

@@ -92,9 +92,9 @@ def meter(station, tx_id, *samples, batch=None, connector_id=1) -> Batch:
     return batch
 
 
-def sample_unit(station, tx_id, ts, value):
+def sample_unit(station, tx_id, ts, value, connector_id=1):
     """A writer unit recording one energy sample [time, Wh str] as the gateway does."""
-    return lambda batch: record_sample(batch, station, tx_id, ts, value)
+    return lambda batch: record_sample(batch, station, tx_id, ts, value, connector_id)
 
 
 def first_sample_priced(station, settings, every=60) -> tuple[int, dict]:
@@ -972,7 +972,7 @@ def test_a_sample_due_at_once_on_the_loop_is_priced_before_its_answer_and_holds_
         refresh(batch, tx_ids)
 
     def sample(tx_id, connector_id, at, value):
-        return gathering(lambda batch: record_sample(batch, station, tx_id, at, value, connector_id))
+        return gathering(sample_unit(station, tx_id, at, value, connector_id))
 
     async def cost(tx_id):
         return (await Session.objects.aget(transaction_id=tx_id)).cost
@@ -1032,7 +1032,7 @@ def test_a_session_left_to_the_thread_counts_as_priced_only_once_its_commit_is_d
         raise RuntimeError("PostgreSQL statement timeout")
 
     def sample(at, value):
-        return gathering(lambda batch: record_sample(batch, station, tx_id, at, value))
+        return gathering(sample_unit(station, tx_id, at, value))
 
     async def run():
         writer = GroupCommitter()
