@@ -353,9 +353,20 @@ class StationLink:
                 continue
             if self._handling is not None:
                 await self._handling  # the station's calls one at a time, in order
-            self._handling = self.loop.create_task(self._route(text, utcnow()))
+            self._handling = self.loop.create_task(self._handle(text, utcnow()))
         if self._handling is not None:
             await self._handling
+
+    async def _handle(self, text: str, received_at) -> None:
+        """The station's own call, as `_handling` until it is answered. Then
+        let go: kept until the station's next frame, each station's finished
+        task (and its coroutines and futures) outlived the young collections
+        and was walked by every older one (2,000 stations sampling every
+        1.2 s: 500-1,400 of them in generation 1 at any time)."""
+        try:
+            await self._route(text, received_at)
+        finally:
+            self._handling = None
 
     async def _route(self, text: str, received_at=None) -> None:
         try:

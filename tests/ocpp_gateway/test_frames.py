@@ -1,10 +1,12 @@
 """Bad input from a station: answered with the right CALLERROR, connection lives."""
 
+import asyncio
 import json
 
 import pytest
 
-from stations.models import MessageLog
+from ocpp_gateway.runtime import runtime
+from stations.models import MessageLog, Station
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,3 +171,18 @@ async def test_a_frame_json_cannot_write_back_is_logged_as_its_text(raw_station)
     payloads = [p async for p in MessageLog.objects.filter(direction="in").values_list("payload", flat=True)]
     assert {"raw": raw} in payloads
     assert any(p == {} for p in payloads)  # the Heartbeat after it
+
+
+async def test_an_answered_call_is_let_go_before_the_next_frame(raw_station):
+    # A station sends every minute or so: its last call's task, coroutines
+    # and futures must not live (and be walked by the collector) until then.
+    station = await raw_station("CP-LETGO")
+    pk = await Station.objects.filter(station_id="CP-LETGO").values_list("pk", flat=True).aget()
+    link = runtime.connections[pk]
+    await assert_alive(station)
+    for _ in range(100):
+        if link._handling is None:
+            break
+        await asyncio.sleep(0.01)
+    assert link._handling is None
+    await assert_alive(station)  # and the next call is handled as ever
