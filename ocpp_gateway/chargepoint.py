@@ -60,6 +60,10 @@ _INVALID_TEXT = re.compile(
 )
 
 
+# How long the action of a call that got no reply in time is kept, so that a
+# late reply is logged with it.
+LATE_REPLY_SECONDS = 300
+
 _LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
 
 
@@ -287,8 +291,17 @@ class CentralSystem(ChargePoint):
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(unique_id, None)
-            # Keep the action name a while so a late reply is logged with it.
-            asyncio.get_running_loop().call_later(300, self._pending_action.pop, unique_id, None)
+            if future.cancelled():
+                # No reply in time (or the caller gave up): keep the action
+                # name a while so that a late reply is logged with it.
+                asyncio.get_running_loop().call_later(
+                    LATE_REPLY_SECONDS, self._pending_action.pop, unique_id, None
+                )
+            else:
+                # Answered, or the socket closed: no reply can follow. (A timer
+                # per call kept every command's entry five minutes in the
+                # loop's heap: thousands of timers under steady commands.)
+                del self._pending_action[unique_id]
 
     def fail_pending(self) -> None:
         for future in self._pending.values():

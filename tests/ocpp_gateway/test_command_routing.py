@@ -16,8 +16,8 @@ from redis.backoff import NoBackoff
 
 from ocpp_gateway import commands, presence
 from ocpp_gateway.commands import CommandFailed
-from ocpp_gateway.runtime import runtime
-from stations.models import Station
+from ocpp_gateway.runtime import committer, runtime
+from stations.models import MessageLog, Station
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +51,34 @@ async def test_a_command_to_a_station_of_this_process_needs_no_channel_layer(raw
 
     assert frame[2] == "ClearCache"
     assert await sent == {"status": "Accepted"}
+
+
+async def test_an_answered_call_keeps_nothing_of_itself(raw_station):
+    # Nothing can follow its reply: no entry (and no timer) per command sent.
+    station = await raw_station("CP-DONE")
+    pk = await Station.objects.filter(station_id="CP-DONE").values_list("pk", flat=True).aget()
+    sent = asyncio.create_task(
+        commands.command_send(station=_Address(pk, "CP-DONE"), action="ClearCache", payload={})
+    )
+    await _answer_next_call(station, {"status": "Accepted"})
+    assert await sent == {"status": "Accepted"}
+    assert runtime.connections[pk].cp._pending_action == {}
+
+
+async def test_a_reply_after_the_timeout_is_logged_with_its_action(raw_station):
+    station = await raw_station("CP-SLOW")
+    pk = await Station.objects.filter(station_id="CP-SLOW").values_list("pk", flat=True).aget()
+    sent = asyncio.create_task(
+        commands.command_send(station=_Address(pk, "CP-SLOW"), action="ClearCache", payload={}, timeout=0.2)
+    )
+    call = json.loads(await station.comm.receive_from(timeout=5))
+    with pytest.raises(CommandFailed):
+        await sent
+    await station.comm.send_to(text_data=json.dumps([3, call[1], {"status": "Accepted"}]))
+    assert (await station.call("Heartbeat", {}))[0] == 3  # the late reply was taken first
+    await committer().drain()
+    reply = MessageLog.objects.filter(unique_id=call[1], direction="in")
+    assert await reply.values_list("message_type", "action").aget() == ("CALLRESULT", "ClearCache")
 
 
 async def test_commands_to_one_station_go_one_at_a_time(raw_station):
