@@ -14,12 +14,13 @@ django.setup(set_prefix=False)  # what get_asgi_application() does
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
-from evpower import daphne_patches, gc_tuning, middleware  # noqa: E402
+from evpower import daphne_patches, gc_tuning, middleware, request_cycles  # noqa: E402
 from ocpp_gateway.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_patches.apply()
 middleware.request_started_without_thread()
 middleware.response_closed_without_thread()
+request_cycles.drf_views_held()
 
 
 class _ASGIHandler(ASGIHandler):
@@ -34,6 +35,16 @@ class _ASGIHandler(ASGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = configured
+
+    async def handle(self, scope, receive, send):
+        with request_cycles.served():
+            await super().handle(scope, receive, send)
+
+    def create_request(self, scope, body_file):
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None:
+            request_cycles.hold(request)
+        return request, error_response
 
     async def listen_for_disconnect(self, receive):
         # Django's watcher raises RequestAborted when the client is gone,

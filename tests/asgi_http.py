@@ -6,11 +6,11 @@ from asgiref.testing import ApplicationCommunicator
 from evpower.asgi import django_asgi_app
 
 
-def scope(path: str) -> dict:
+def scope(path: str, method: str = "GET") -> dict:
     return {
         "type": "http",
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
@@ -22,9 +22,13 @@ def scope(path: str) -> dict:
     }
 
 
-async def serve(path: str, disconnect_after: bool) -> int:
-    app = ApplicationCommunicator(django_asgi_app, scope(path))
-    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+async def serve(
+    path: str, disconnect_after: bool, method: str = "GET", headers: tuple = (), body: bytes = b""
+) -> int:
+    request_scope = scope(path, method)
+    request_scope["headers"] += [(name.encode(), value.encode()) for name, value in headers]
+    app = ApplicationCommunicator(django_asgi_app, request_scope)
+    await app.send_input({"type": "http.request", "body": body, "more_body": False})
     start = await app.receive_output(5)
     await app.receive_output(5)  # the body
     if disconnect_after:

@@ -4,9 +4,15 @@ still cancels its view (evpower.asgi)."""
 
 import asyncio
 import gc
+import json
 import types
 
+import pytest
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
+from django.http import HttpRequest, HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from evpower.asgi import django_asgi_app
 from tests.asgi_http import scope, serve
@@ -29,6 +35,35 @@ async def test_a_served_request_leaves_no_handler_frames_in_a_cycle():
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
         left = _handler_frames(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("view", ["sync", "async"])
+async def test_a_served_api_request_leaves_no_request_view_or_response_in_a_cycle(view, live_token):
+    # Django's request (messages storage, lazy user), DRF's view, Request and
+    # Response all hold each other: the handler empties them once served.
+    key = await sync_to_async(live_token)()
+    headers = (("authorization", f"Token {key}"), ("content-type", "application/json"))
+    if view == "sync":
+        request, status = {"path": "/auth/me", "method": "GET"}, 200
+    else:  # a command, answered on the event loop (not sent: no such command)
+        body = json.dumps({"station_id": "CP-1", "command": "NoSuchCommand", "payload": {}})
+        request, status = {"path": "/ocpp/send_command", "method": "POST", "body": body.encode()}, 400
+    assert await serve(disconnect_after=True, headers=headers, **request) == status  # token cached
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert await serve(disconnect_after=True, headers=headers, **request) == status
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        kinds = (HttpRequest, Request, APIView, HttpResponseBase)
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, kinds)]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
