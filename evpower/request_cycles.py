@@ -49,6 +49,9 @@ def served() -> Iterator[None]:
         _held.reset(token)
         for obj in held:
             obj.__dict__.clear()
+        # Tasks and timers started meanwhile keep a copy of the context, this
+        # list in it (a cancelled timeout's timer for its whole delay).
+        held.clear()
 
 
 def drf_views_held() -> None:

@@ -27,6 +27,8 @@ async def serve(
 ) -> int:
     request_scope = scope(path, method)
     request_scope["headers"] += [(name.encode(), value.encode()) for name, value in headers]
+    if body:
+        request_scope["headers"].append((b"content-length", str(len(body)).encode()))
     app = ApplicationCommunicator(django_asgi_app, request_scope)
     await app.send_input({"type": "http.request", "body": body, "more_body": False})
     start = await app.receive_output(5)
