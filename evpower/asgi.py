@@ -40,6 +40,10 @@ class _ASGIHandler(ASGIHandler):
         with request_cycles.served():
             await super().handle(scope, receive, send)
 
+    async def send_response(self, response, send):
+        await super().send_response(response, send)
+        request_cycles.sent()
+
     def create_request(self, scope, body_file):
         request, error_response = super().create_request(scope, body_file)
         if request is not None:

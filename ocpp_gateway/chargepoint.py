@@ -291,17 +291,15 @@ class CentralSystem(ChargePoint):
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(unique_id, None)
-            if future.cancelled():
-                # No reply in time (or the caller gave up): keep the action
+            if future.done() and not future.cancelled():
+                # Answered, or failed by the socket's close: no reply can follow.
+                self._pending_action.pop(unique_id, None)
+            else:
+                # No reply in time (or never waited for): keep the action
                 # name a while so that a late reply is logged with it.
                 asyncio.get_running_loop().call_later(
                     LATE_REPLY_SECONDS, self._pending_action.pop, unique_id, None
                 )
-            else:
-                # Answered, or the socket closed: no reply can follow. (A timer
-                # per call kept every command's entry five minutes in the
-                # loop's heap: thousands of timers under steady commands.)
-                del self._pending_action[unique_id]
 
     def fail_pending(self) -> None:
         for future in self._pending.values():

@@ -358,14 +358,14 @@ class StationLink:
             await self._handling
 
     async def _handle(self, text: str, received_at) -> None:
-        """The station's own call, as `_handling` until it is answered. Then
-        let go: kept until the station's next frame, each station's finished
-        task (and its coroutines and futures) outlived the young collections
-        and was walked by every older one (2,000 stations sampling every
-        1.2 s: 500-1,400 of them in generation 1 at any time)."""
+        """The station's own call, as `_handling` until it is answered."""
         try:
             await self._route(text, received_at)
         finally:
+            # Let go at once: kept until the station's next frame, each
+            # station's finished task (its coroutines, its futures) outlived
+            # the young collections and was walked by the older ones (2,000
+            # stations sampling every 1.2 s: 500-1,400 in generation 1).
             self._handling = None
 
     async def _route(self, text: str, received_at=None) -> None:

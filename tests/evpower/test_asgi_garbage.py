@@ -3,14 +3,16 @@ counting, with no cycle left for the collector, and a client that goes away
 still cancels its view (evpower.asgi)."""
 
 import asyncio
+import contextlib
 import gc
 import json
+import threading
 import types
 
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -89,3 +91,30 @@ async def test_a_client_gone_before_the_response_still_cancels_the_view(monkeypa
     await app.send_input({"type": "http.disconnect"})
     await asyncio.wait_for(cancelled.wait(), 5)
     await app.wait(5)  # and the handler ends
+
+
+async def test_a_sync_view_still_running_when_the_server_cancels_its_request_keeps_it(monkeypatch):
+    # A server cancels the application (Daphne past application_close_timeout,
+    # at shutdown): the view goes on on its thread, and what it reads
+    # afterwards must still be there (only a response sent whole empties it).
+    started, release, seen = threading.Event(), threading.Event(), []
+
+    def slow_view(request):
+        started.set()
+        release.wait(5)
+        seen.append(request.META["PATH_INFO"])
+        return HttpResponse("late")
+
+    async def run_on_a_thread(request):
+        return await sync_to_async(slow_view)(request)
+
+    monkeypatch.setattr(django_asgi_app, "run_get_response", run_on_a_thread)
+    app = ApplicationCommunicator(django_asgi_app, scope("/api/slow"))
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    await asyncio.to_thread(started.wait, 5)
+    app.future.cancel()
+    await asyncio.sleep(0.2)  # the handler has ended (asgiref still waits for the thread)
+    release.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(app.future, 5)
+    assert seen == ["/api/slow"]
