@@ -3,6 +3,7 @@ MeterValues (every sample kept, energy normalised to Wh, the meter moved with
 each commit, the live session's cost at most every LIVE_SESSION_SECONDS) and
 StopTransaction; and closing an abandoned one."""
 
+import json
 import logging
 import threading
 import time
@@ -338,7 +339,7 @@ def _live_update(batch, meters: LiveMeters) -> None:
     elif batch.on_loop or all(priced_lately(tx_id) for _, tx_id in touched):
         # None to price with this commit (the usual case), or none that the
         # loop can: the meters move with the commit's last round trip.
-        batch.write(_METERS_MOVE, _meters_arrays(touched))
+        batch.write(_METERS_MOVE, [_meters_json(touched)])
         # Stopped or forged ones too: their pricing finds only those live.
         live = [tx_id for _, tx_id in touched]
     else:
@@ -444,11 +445,18 @@ def _deferred_taken(state: LiveClock, deferred: dict[int, float], due: list[int]
 
 
 # The same rules as _meters_advance_portable: the station's own open
-# transaction, never backwards in time. Arrays keep the statement's text (and
-# psycopg's parsing of it) the same whatever the number of transactions.
+# transaction, never backwards in time. One JSON array of [id, station pk,
+# time, Wh] keeps the statement's text the same whatever the number of
+# transactions, and costs Python a quarter of four arrays' (psycopg adapts a
+# list element by element in Python: 186 against 54 us for 46 transactions,
+# on the event loop for every MeterValues commit).
 _METERS_MOVE = """
 UPDATE billing_transaction AS t SET last_meter_wh = v.wh, last_meter_at = v.ts
-FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS v(id, station_id, ts, wh)
+FROM (
+  SELECT (r->>0)::bigint AS id, (r->>1)::bigint AS station_id,
+    (r->>2)::timestamptz AS ts, (r->>3)::bigint AS wh
+  FROM jsonb_array_elements(%s::jsonb) AS r
+) AS v
 WHERE t.transaction_id = v.id AND t.station_id = v.station_id AND t.stopped_at IS NULL
   AND (t.last_meter_at IS NULL OR t.last_meter_at <= v.ts)
 """
@@ -465,19 +473,15 @@ _METERS_ADVANCE = (
 def _meters_advance(touched: dict, batch) -> list[int]:
     """Write each transaction's latest meter reading (PostgreSQL, one
     statement); the ids of those moved whose session is live."""
-    rows = batch.query(_METERS_ADVANCE, [*_meters_arrays(touched), _FINISHED])
+    rows = batch.query(_METERS_ADVANCE, [_meters_json(touched), _FINISHED])
     return [tx_id for tx_id, live in rows if live]
 
 
-def _meters_arrays(touched: dict) -> list[list]:
-    """Transaction ids, station pks, times and Wh, one array each."""
-    ids, stations, times, whs = [], [], [], []
-    for (station_pk, tx_id), (ts, wh) in touched.items():
-        ids.append(tx_id)
-        stations.append(station_pk)
-        times.append(ts)
-        whs.append(int(wh))
-    return [ids, stations, times, whs]
+def _meters_json(touched: dict) -> str:
+    """Each transaction's id, station pk, time and Wh, as _METERS_MOVE reads them."""
+    return json.dumps(
+        [[tx_id, station_pk, ts.isoformat(), int(wh)] for (station_pk, tx_id), (ts, wh) in touched.items()]
+    )
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:
