@@ -109,11 +109,21 @@ def _energy_wh(sample: dict) -> Decimal | None:
         return None
     try:
         value = Decimal(sample["value"])
-    except ArithmeticError:
+        if sample.get("unit") == "kWh":
+            value *= KWH
+    except ArithmeticError:  # not a number, or kWh beyond Decimal's range
         return None
-    if not value.is_finite():
-        return None
-    return value * KWH if sample.get("unit") == "kWh" else value
+    return value if _wh_in_range(value) else None
+
+
+# More Wh than this is no meter reading: the meter columns are bigints. (A
+# station's "1e999999" Wh was written out in full as a million digits, too
+# long for its row, and int() of it took 23 s of the event loop.)
+_WH_LIMIT = Decimal(2**63)
+
+
+def _wh_in_range(value: Decimal) -> bool:
+    return value.is_finite() and abs(value) < _WH_LIMIT
 
 
 # The columns of meter_rows' tuples (MeterValue's fields, in this order).
@@ -157,10 +167,8 @@ def meter_rows(
                 total = not sample.get("phase") and sample.get("location", "Outlet") == "Outlet"
                 if total and (latest is None or ts >= latest[0]):
                     latest = (ts, wh)
-            elif unit == "kWh" and measurand.startswith("Energy"):
-                value, unit = _scaled(value), "Wh"
-            elif unit in ("kvarh",) and measurand.startswith("Energy"):
-                value, unit = _scaled(value), "varh"
+            elif unit in _BASE_UNITS and measurand.startswith("Energy") and (scaled := _scaled(value)):
+                value, unit = scaled, _BASE_UNITS[unit]
             rows.append(
                 (
                     transaction_id,
@@ -185,11 +193,18 @@ def _plain(value: Decimal) -> str:
     return text
 
 
-def _scaled(value: str) -> str:
+# Energy samples in thousands, stored in the unit itself.
+_BASE_UNITS = {"kWh": "Wh", "kvarh": "varh"}
+
+
+def _scaled(value: str) -> str | None:
+    """A k-unit sample's text in the unit itself; None if it is no number in
+    range (then stored as sent, with its own unit)."""
     try:
-        return _plain(Decimal(value) * KWH)
+        scaled = Decimal(value) * KWH
     except ArithmeticError:
-        return value
+        return None
+    return _plain(scaled) if _wh_in_range(scaled) else None
 
 
 def meter_values_record(
@@ -485,7 +500,7 @@ def _meters_json(touched: dict) -> str:
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:
-    """_meters_advance on databases without arrays."""
+    """_meters_advance on databases other than PostgreSQL."""
     latest = {tx_id: (station_pk, sample) for (station_pk, tx_id), sample in touched.items()}
     rows = Transaction.objects.filter(pk__in=list(latest), stopped_at__isnull=True).values_list(
         "transaction_id", "station_id", "last_meter_at", "session__status"

@@ -292,7 +292,7 @@ def test_meter_values_update_live_energy_and_cost(station, tag):
     assert (tx.last_meter_wh, tx.last_meter_at) == (4000, minutes(10))
 
 
-def test_a_commits_samples_and_meter_move_take_one_statement_with_arrays(station, tag, settings):
+def test_a_commits_samples_and_meter_move_take_one_statement(station, tag, settings):
     from django.test.utils import CaptureQueriesContext
 
     settings.OCPP = {"LIVE_SESSION_SECONDS": 60}
@@ -535,6 +535,31 @@ def test_kwh_samples_are_read_as_kwh(station, tag):
     )
     batch.flush()
     assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("1.250")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [("1e999999", "Wh"), ("1e999999", "kWh"), ("9223372036854775808", "Wh"), ("1e30", "kvarh")],
+)
+def test_an_energy_sample_beyond_any_meter_is_stored_as_sent_and_moves_nothing(station, tag, value, unit):
+    tx_id = start(station, meter_start=1000).transaction_id
+    measurand = "Energy.Reactive.Import.Register" if unit == "kvarh" else "Energy.Active.Import.Register"
+    batch = Batch()
+    transactions.meter_values_record(
+        batch=batch,
+        station_pk=station.pk,
+        connector_id=1,
+        transaction_id=tx_id,
+        meter_values=[
+            {
+                "timestamp": minutes(5),
+                "sampledValue": [{"value": value, "unit": unit, "measurand": measurand}],
+            }
+        ],
+    )
+    batch.flush()
+    assert MeterValue.objects.filter(transaction_id=tx_id).values_list("value", "unit").get() == (value, unit)
+    assert Transaction.objects.values_list("last_meter_wh", flat=True).get(pk=tx_id) == 1000
 
 
 def test_energy_limit_sends_exactly_one_remote_stop(station, tag):
