@@ -523,17 +523,22 @@ def test_samples_of_a_session_priced_lately_move_its_meter_in_the_commits_one_qu
         assert query.startswith("BEGIN; \nUPDATE billing_transaction"), query[:80]
 
 
-def test_kwh_samples_are_read_as_kwh(station, tag):
-    tx_id = start(station, meter_start=0).transaction_id
+def _samples_record(station, tx_id: int, *samples: dict) -> None:
+    """`samples` (sampledValue entries) at minute 5, committed as one writer batch."""
     batch = Batch()
     transactions.meter_values_record(
         batch=batch,
         station_pk=station.pk,
         connector_id=1,
         transaction_id=tx_id,
-        meter_values=[{"timestamp": minutes(5), "sampledValue": [{"value": "1.25", "unit": "kWh"}]}],
+        meter_values=[{"timestamp": minutes(5), "sampledValue": list(samples)}],
     )
     batch.flush()
+
+
+def test_kwh_samples_are_read_as_kwh(station, tag):
+    tx_id = start(station, meter_start=0).transaction_id
+    _samples_record(station, tx_id, {"value": "1.25", "unit": "kWh"})
     assert Session.objects.get(transaction_id=tx_id).energy_kwh == Decimal("1.250")
 
 
@@ -544,20 +549,7 @@ def test_kwh_samples_are_read_as_kwh(station, tag):
 def test_an_energy_sample_beyond_any_meter_is_stored_as_sent_and_moves_nothing(station, tag, value, unit):
     tx_id = start(station, meter_start=1000).transaction_id
     measurand = "Energy.Reactive.Import.Register" if unit == "kvarh" else "Energy.Active.Import.Register"
-    batch = Batch()
-    transactions.meter_values_record(
-        batch=batch,
-        station_pk=station.pk,
-        connector_id=1,
-        transaction_id=tx_id,
-        meter_values=[
-            {
-                "timestamp": minutes(5),
-                "sampledValue": [{"value": value, "unit": unit, "measurand": measurand}],
-            }
-        ],
-    )
-    batch.flush()
+    _samples_record(station, tx_id, {"value": value, "unit": unit, "measurand": measurand})
     assert MeterValue.objects.filter(transaction_id=tx_id).values_list("value", "unit").get() == (value, unit)
     assert Transaction.objects.values_list("last_meter_wh", flat=True).get(pk=tx_id) == 1000
 
