@@ -107,23 +107,23 @@ def _energy_wh(sample: dict) -> Decimal | None:
     measurand = sample.get("measurand") or ENERGY_REGISTER
     if measurand != ENERGY_REGISTER or sample.get("format") == "SignedData":
         return None
+    return _energy(sample["value"], kilo=sample.get("unit") == "kWh")
+
+
+# More than this is no meter's: the meter columns are bigints. (A station's
+# "1e999999" Wh was written out in full as a million digits, too long for
+# its row, and int() of it took 23 s of the event loop.)
+_ENERGY_LIMIT = Decimal(2**63)
+
+
+def _energy(text: str, *, kilo: bool) -> Decimal | None:
+    """An energy sample's value in its base unit (Wh, varh), or None if it
+    is no number a meter could show."""
     try:
-        value = Decimal(sample["value"])
-        if sample.get("unit") == "kWh":
-            value *= KWH
-    except ArithmeticError:  # not a number, or kWh beyond Decimal's range
+        value = Decimal(text) * KWH if kilo else Decimal(text)
+    except ArithmeticError:  # not a number, or beyond Decimal's range
         return None
-    return value if _wh_in_range(value) else None
-
-
-# More Wh than this is no meter reading: the meter columns are bigints. (A
-# station's "1e999999" Wh was written out in full as a million digits, too
-# long for its row, and int() of it took 23 s of the event loop.)
-_WH_LIMIT = Decimal(2**63)
-
-
-def _wh_in_range(value: Decimal) -> bool:
-    return value.is_finite() and abs(value) < _WH_LIMIT
+    return value if value.is_finite() and abs(value) < _ENERGY_LIMIT else None
 
 
 # The columns of meter_rows' tuples (MeterValue's fields, in this order).
@@ -200,11 +200,8 @@ _BASE_UNITS = {"kWh": "Wh", "kvarh": "varh"}
 def _scaled(value: str) -> str | None:
     """A k-unit sample's text in the unit itself; None if it is no number in
     range (then stored as sent, with its own unit)."""
-    try:
-        scaled = Decimal(value) * KWH
-    except ArithmeticError:
-        return None
-    return _plain(scaled) if _wh_in_range(scaled) else None
+    scaled = _energy(value, kilo=True)
+    return None if scaled is None else _plain(scaled)
 
 
 def meter_values_record(
