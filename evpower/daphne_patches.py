@@ -69,8 +69,8 @@ def apply() -> None:
     # waited (idle stations: send_command p99 97 ms with Daphne, 16 with
     # Uvicorn, which keeps a timer per connection instead). The same checks,
     # CHECK_SLICE connections per turn of the loop.
-    daphne_server.Server.application_checker = _application_checker
-    daphne_server.Server.timeout_checker = _timeout_checker
+    daphne_server.Server.application_checker = _sliced(_application_check, every=1)
+    daphne_server.Server.timeout_checker = _sliced(_timeouts_check, every=2)
 
 
 def _timings_text(timings) -> str:
@@ -83,40 +83,32 @@ CHECK_SLICE = 500
 _daphne_logger = logging.getLogger(daphne_server.__name__)
 
 
-def _in_slices(protocols: list, check: Callable, then: Callable[[], None]) -> None:
-    """`check(protocol)` for each of `protocols`, CHECK_SLICE per turn of the
-    reactor's loop, then `then()`."""
+def _sliced(check: Callable, *, every: float) -> Callable:
+    """A Server method: `check(server, protocol, details)` for each connection
+    open when it starts (and still open), CHECK_SLICE per turn of the
+    reactor's loop, and again `every` seconds after the last."""
 
-    def step(start: int) -> None:
-        for protocol in protocols[start : start + CHECK_SLICE]:
-            check(protocol)
-        if start + CHECK_SLICE < len(protocols):
-            daphne_server.reactor.callLater(0, step, start + CHECK_SLICE)
-        else:
-            then()
+    def checker(server) -> None:
+        protocols = list(server.connections)
 
-    step(0)
+        def step(start: int) -> None:
+            for protocol in protocols[start : start + CHECK_SLICE]:
+                details = server.connections.get(protocol)
+                if details is not None:  # not gone since the round began
+                    check(server, protocol, details)
+            if start + CHECK_SLICE < len(protocols):
+                daphne_server.reactor.callLater(0, step, start + CHECK_SLICE)
+            else:
+                daphne_server.reactor.callLater(every, checker, server)
 
+        step(0)
 
-def _timeout_checker(self) -> None:
-    def check(protocol) -> None:
-        if protocol in self.connections:  # not gone since the round began
-            protocol.check_timeouts()
-
-    _in_slices(
-        list(self.connections), check, lambda: daphne_server.reactor.callLater(2, self.timeout_checker)
-    )
+    return checker
 
 
-def _application_checker(self) -> None:
-    def check(protocol) -> None:
-        details = self.connections.get(protocol)
-        if details is not None:
-            _application_check(self, protocol, details)
-
-    _in_slices(
-        list(self.connections), check, lambda: daphne_server.reactor.callLater(1, self.application_checker)
-    )
+def _timeouts_check(server, protocol, details: dict) -> None:
+    """Daphne's `Server.timeout_checker` for one connection."""
+    protocol.check_timeouts()
 
 
 def _application_check(server, protocol, details: dict) -> None:

@@ -83,7 +83,7 @@ def test_timeouts_are_checked_a_slice_per_turn_then_again_in_two_seconds(reactor
 
     assert [p.timeouts_checked for p in protocols[:-1]] == [1] * (len(protocols) - 1)
     assert gone.timeouts_checked == 0
-    assert [(delay, func) for delay, func, _ in reactor.calls] == [(2, server.timeout_checker)]
+    assert reactor.calls == [(2, daphne_server.Server.timeout_checker, (server,))]
 
 
 def test_applications_are_reaped_as_daphne_does_a_slice_per_turn(reactor, loop):
@@ -105,4 +105,4 @@ def test_applications_are_reaped_as_daphne_does_a_slice_per_turn(reactor, loop):
     assert failed.handled is error
     assert stuck_app.cancelled()  # took too long after its client left
     assert all("application_instance" in server.connections[p] for p in running)
-    assert [(delay, func) for delay, func, _ in reactor.calls] == [(1, server.application_checker)]
+    assert reactor.calls == [(1, daphne_server.Server.application_checker, (server,))]
