@@ -28,3 +28,21 @@ def test_timings_still_print_as_text():
     timings = protocol.Timings()
     timings.track("onOpen")
     assert isinstance(str(timings), str) and "onOpen" in str(timings)
+
+
+def test_frames_highlight_their_debug_arguments_only_when_logged(monkeypatch):
+    """Each frame sent and received names and colours its debug line's
+    arguments (inspect, click) before the logger drops the line."""
+    from autobahn import util
+    from autobahn.twisted import websocket
+
+    daphne_patches.apply()
+    calls = []
+    monkeypatch.setattr(util, "hl", lambda text, **kw: calls.append(text) or f"*{text}*")
+    for module in (protocol, websocket):
+        peer, func = module.hlval("tcp:127.0.0.1:5000"), module.hltype(util.hl)
+        assert calls == []
+        # What a written debug line reads: the same text as before.
+        assert str(peer) == "*tcp:127.0.0.1:5000*"
+        assert f"{func}".startswith("<*")  # as the logger formats it
+        calls.clear()
