@@ -131,6 +131,20 @@ async def test_json_values_are_stored_as_given_whatever_their_characters(writer)
     assert stored == {"odd": odd, "none": None}
 
 
+async def test_json_values_beyond_64_bits_are_stored_as_given(writer):
+    """Python reads any integer from a station's frame; the fast encoder
+    refuses those beyond 64 bits, and the row is still stored."""
+    from evpower.clock import utcnow
+
+    huge = {"transactionId": 2**70, "meterValue": [{"value": -(2**64)}]}
+    await writer.run(
+        lambda batch: batch.insert_values(
+            MessageLog, _LOG_COLUMNS, ("H", "in", "CALL", "huge", "1", huge, utcnow())
+        )
+    )
+    assert await MessageLog.objects.filter(station_id="H").values_list("payload", flat=True).aget() == huge
+
+
 async def test_rows_of_every_field_kind_are_stored_as_given(writer):
     from datetime import UTC, datetime
 
