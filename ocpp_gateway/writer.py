@@ -432,7 +432,9 @@ def _insert_params(values: list[tuple]) -> list:
     orjson writes it in a tenth of json.dumps' time (a MeterValues frame's
     three rows: 0.5 against 6.8 us, on the event loop); what it refuses (an
     integer beyond 64 bits in a station's payload, which Python's JSON reads)
-    json.dumps writes."""
+    json.dumps writes. orjson writes a datetime's UTC offset in whole minutes:
+    ours are UTC, and a station's time passes the schemas' date-time format,
+    which has no seconds in an offset, before it is parsed."""
     try:
         return [orjson.dumps(values, default=_json_value).decode()]
     except orjson.JSONEncodeError:
@@ -787,6 +789,22 @@ class GroupCommitter:
         finally:
             _observe(started, units, rows)
 
+    def _rows_alone(self, rows: list) -> None:
+        """Insert rows whose commit failed, in a transaction of their own; if
+        the database refuses one of them, in halves down to that row: the
+        message log of every station in the commit must not go with it."""
+        try:
+            with transaction.atomic():
+                Batch(rows).flush()
+        except Exception:
+            connection.close_if_unusable_or_obsolete()
+            if len(rows) == 1:
+                logger.exception("Writing a log row failed: %r", rows[0])
+                return
+            half = len(rows) // 2
+            self._rows_alone(rows[:half])
+            self._rows_alone(rows[half:])
+
     def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,
         the rows and then each unit in a transaction of its own."""
@@ -804,11 +822,7 @@ class GroupCommitter:
         # One bad unit must not fail the frames it happened to share a commit with.
         connection.close_if_unusable_or_obsolete()
         if rows:
-            try:
-                with transaction.atomic():
-                    Batch(rows).flush()
-            except Exception:
-                logger.exception("Writing %d log rows failed", len(rows))
+            self._rows_alone(rows)
         outcomes, after, later = [], [], []
         for unit in units:
             try:

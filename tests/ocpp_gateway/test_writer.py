@@ -89,6 +89,20 @@ async def test_log_rows_are_written_even_when_a_unit_of_their_commit_fails(write
     assert actions == {"r1", "2"}
 
 
+async def test_a_log_row_the_database_refuses_loses_only_itself(writer):
+    from evpower.clock import utcnow
+
+    rows = [("W", "in", "CALL", f"r{n}", "", {}, utcnow()) for n in range(7)]
+    rows[4] = ("W", "in", "CALL", "bad\x00", "", {}, utcnow())  # NUL: no database text holds it
+    for row in rows:
+        writer.add_row(Values(MessageLog, _LOG_COLUMNS, row))
+    assert await writer.run(_log(9)) == 9  # in the same commit, or the next
+    await writer.drain()
+    actions = {a async for a in MessageLog.objects.filter(station_id="W").values_list("action", flat=True)}
+    # (SQLite stores the bad one too.)
+    assert actions - {"bad\x00"} == {"r0", "r1", "r2", "r3", "r5", "r6", "9"}
+
+
 async def test_state_kept_by_the_writer_outlives_a_commit(writer):
     seen = await writer.run(lambda batch: batch.kept(list).append(1) or list(batch.kept(list)))
     assert seen == [1]
