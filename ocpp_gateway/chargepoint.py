@@ -134,7 +134,8 @@ class CentralSystem(ChargePoint):
                     CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
                     "NUL characters and lone surrogates are not allowed.",
                 )
-                await self._send_error(msg.unique_id, msg.action, error)
+                # The answer's log row names the action, which its text does not hold.
+                await self._send_error(msg.unique_id, _storable(msg.action), error)
                 return
             await self._handle_call(msg)
             return
@@ -252,15 +253,9 @@ class CentralSystem(ChargePoint):
         metrics.message_counted(direction, message_type, action)
         if kind == 4:
             metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
-        row = (
-            self.station.station_id,
-            direction,
-            message_type,
-            action,
-            unique_id,
-            _storable(payload) if unstorable else payload,
-            at or utcnow(),
-        )
+        if unstorable:  # wherever the station put it: the payload, the unique id, the action
+            action, unique_id, payload = _storable(action), _storable(unique_id), _storable(payload)
+        row = (self.station.station_id, direction, message_type, action, unique_id, payload, at or utcnow())
         self._writer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable
 

@@ -56,3 +56,26 @@ async def test_command_payload_with_nul_is_sent_answered_and_logged(server, live
         station_id="CP-NULCMD", action="DataTransfer", direction="out", message_type="CALL"
     ).afirst()
     assert logged is not None and logged.payload["data"] == "a\ufffdb"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '[2,"u\\u00001","Heartbeat",{}]',  # NUL in the unique id
+        '[2,"u\\ud8002","Heartbeat",{}]',  # a lone surrogate in it
+        '[2,"u3","Heart\\u0000beat",{}]',  # NUL in the action
+    ],
+)
+async def test_unstorable_text_outside_the_payload_loses_no_log_row(raw_station, frame):
+    station = await raw_station("CP-UID")
+    await station.comm.send_to(text_data=frame)
+    reply = await station.reply(json.loads(frame)[1])
+    assert reply[0] == 4
+    beat = await station.call("Heartbeat", {})  # the connection lives
+    assert beat[0] == 3
+    await committer().drain()
+    logged = sorted(
+        [(row.direction, row.message_type) async for row in MessageLog.objects.filter(station_id="CP-UID")]
+    )
+    # The refused frame and its CALLERROR (cleaned), the heartbeat and its answer.
+    assert logged == [("in", "CALL"), ("in", "CALL"), ("out", "CALLERROR"), ("out", "CALLRESULT")]
