@@ -131,7 +131,11 @@ def _timings_text(timings) -> str:
 
 
 # Connections Daphne's periodic checks look at per turn of the event loop.
-CHECK_SLICE = 500
+# Each check may ping its connection (one silent for Daphne's 20 s), and the
+# pongs come back together: stations that connected together are pinged
+# together, every 20 s. 10,000 idle stations on two processes, two pairs:
+# send_command p99 24.5 and 29.0 ms with 100, 33.2 and 33.9 with 500.
+CHECK_SLICE = 100
 
 _daphne_logger = logging.getLogger(daphne_server.__name__)
 
