@@ -252,7 +252,7 @@ class CentralSystem(ChargePoint):
         message_type = MESSAGE_TYPE_NAMES.get(kind, "INVALID")
         metrics.message_counted(direction, message_type, action)
         if kind == 4:
-            metrics.errors.labels(direction, payload.get("errorCode", "")).inc()
+            metrics.error_counted(direction, payload.get("errorCode"))
         if unstorable:  # wherever the station put it: the payload, the unique id, the action
             action, unique_id, payload = _storable(action), _storable(unique_id), _storable(payload)
         row = (self.station.station_id, direction, message_type, action, unique_id, payload, at or utcnow())

@@ -11,6 +11,9 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
+from ocpp16.errors import CallErrorCode
+from ocpp16.schemas import CENTRAL_ACTIONS, STATION_ACTIONS
+
 # A `_created` series beside every counter and histogram doubles the series
 # for nothing Prometheus needs (it detects resets by itself).
 disable_created_metrics()
@@ -54,10 +57,17 @@ writer_batch_size = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
 
+# The label values a station's text becomes: an action or error code OCPP
+# 1.6 does not name is counted as OTHER. A station may send any text: each
+# new value was a series of its own for good, and one Prometheus cannot
+# write (a lone surrogate) failed every scrape after it.
+_ACTIONS = frozenset((*STATION_ACTIONS, *CENTRAL_ACTIONS, ""))
+_ERROR_CODES = frozenset(CallErrorCode)
+OTHER = "other"
+
 # Children of `messages` by labels: `.labels()` per frame costs a lock and a
-# tuple of str() each time. Bounded, as a station may name any action.
+# tuple of str() each time. Known actions only: bounded.
 _MESSAGE_CHILDREN: dict[tuple[str, str, str], Any] = {}
-_MESSAGE_CHILDREN_MAX = 1000
 
 
 def message_counted(direction: str, message_type: str, action: str) -> None:
@@ -65,10 +75,16 @@ def message_counted(direction: str, message_type: str, action: str) -> None:
     key = (direction, message_type, action)
     child = _MESSAGE_CHILDREN.get(key)
     if child is None:
-        child = messages.labels(direction, message_type, action)
-        if len(_MESSAGE_CHILDREN) < _MESSAGE_CHILDREN_MAX:
-            _MESSAGE_CHILDREN[key] = child
+        if action in _ACTIONS:
+            child = _MESSAGE_CHILDREN[key] = messages.labels(direction, message_type, action)
+        else:
+            child = messages.labels(direction, message_type, OTHER)
     child.inc()
+
+
+def error_counted(direction: str, code) -> None:
+    """Count one CALLERROR in `errors` by its code (a station's may be any text)."""
+    errors.labels(direction, code if isinstance(code, str) and code in _ERROR_CODES else OTHER).inc()
 
 
 def token_matches(presented: str, expected: str) -> bool:

@@ -37,6 +37,23 @@ async def test_metrics_count_messages_errors_and_connections(raw_station, api):
     assert connected and float(connected[0].split()[1]) >= 1
 
 
+async def test_a_stations_own_action_and_error_code_are_counted_as_other(raw_station, api):
+    """A station may send any text as an action or error code: it becomes no
+    label of its own, and text Prometheus cannot write does not fail the scrape."""
+    station = await raw_station("CP-ODD")
+    await station.comm.send_to(text_data='[2,"o1","Heart\\ud800beat",{}]')
+    assert (await station.reply("o1"))[0] == 4
+    await station.call("MakeTea", {})
+    await station.comm.send_to(text_data='[4,"o2","Boom\\ud800",{},{}]')  # answers no call: logged
+    await station.call("Heartbeat", {})  # the three were handled
+    response = await sync_to_async(api["operator"].get)("/metrics")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "MakeTea" not in body and "Boom" not in body
+    assert 'evpower_ocpp_messages_total{action="other",direction="in",message_type="CALL"}' in body
+    assert 'evpower_ocpp_errors_total{code="other",direction="in"}' in body
+
+
 class _Layer:
     async def new_channel(self):
         return "reply.1"
