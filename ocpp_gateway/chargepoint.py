@@ -50,14 +50,14 @@ class CallNotSent(ConnectionClosed):
 
 # Text the database cannot store: NUL and unpaired UTF-16 surrogates, both
 # legal JSON escapes. A station CALL holding them is refused (no OCPP string
-# may), a command holding them goes out as given; either way the frame keeps
-# its log row, cleaned. _UNSTORABLE is the cheap pre-check on the wire text
-# (it also matches valid surrogate pairs); _INVALID_TEXT is exact.
+# may), a command holding them goes out as given, a station's reply holding
+# them is taken cleaned; either way the frame keeps its log row, cleaned.
+# _UNSTORABLE is the cheap check on the wire text: it misses none, and also
+# matches valid surrogate pairs and an escaped backslash before "u0000";
+# _INVALID_CHAR, on the text as read, is exact (json.loads makes a valid
+# pair one character).
 _UNSTORABLE = re.compile(r"\x00|\\u0000|\\ud[89a-f][0-9a-f]{2}", re.IGNORECASE)
-_INVALID_TEXT = re.compile(
-    r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
-    re.IGNORECASE,
-)
+_INVALID_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 # How long the action of a call that got no reply in time is kept, so that a
@@ -65,6 +65,16 @@ _INVALID_TEXT = re.compile(
 LATE_REPLY_SECONDS = 300
 
 _LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
+
+
+def _holds_invalid_text(value) -> bool:
+    if isinstance(value, str):
+        return _INVALID_CHAR.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_invalid_text(k) or _holds_invalid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_invalid_text(v) for v in value)
+    return False
 
 
 def _storable(value):
@@ -128,7 +138,7 @@ class CentralSystem(ChargePoint):
 
         if isinstance(msg, Call):
             unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg, at)
-            if unstorable and _INVALID_TEXT.search(raw_msg):
+            if unstorable and _holds_invalid_text([msg.unique_id, msg.action, msg.payload]):
                 # No OCPP 1.6 string may hold these, and the database cannot store them.
                 error = OCPPCallError(
                     CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
@@ -142,7 +152,8 @@ class CentralSystem(ChargePoint):
 
         action = self._pending_action.get(msg.unique_id, "")
         if isinstance(msg, CallResult):
-            self._log("in", 3, action, msg.unique_id, msg.payload, raw_msg, at)
+            if self._log("in", 3, action, msg.unique_id, msg.payload, raw_msg, at):
+                msg.payload = _storable(msg.payload)  # as what the reply is applied to stores it
         else:
             self._log(
                 "in",

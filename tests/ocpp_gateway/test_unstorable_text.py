@@ -1,12 +1,14 @@
 """Text PostgreSQL cannot store (NUL, lone surrogates) must not lose frames or log rows."""
 
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 
+from ocpp_gateway import commands
 from ocpp_gateway.runtime import committer
-from stations.models import MessageLog
+from stations.models import MessageLog, Station
 from tests.live import http
 from tests.station import station_session
 
@@ -79,3 +81,42 @@ async def test_unstorable_text_outside_the_payload_loses_no_log_row(raw_station,
     )
     # The refused frame and its CALLERROR (cleaned), the heartbeat and its answer.
     assert logged == [("in", "CALL"), ("in", "CALL"), ("out", "CALLERROR"), ("out", "CALLRESULT")]
+
+
+async def test_an_escaped_backslash_does_not_hide_a_lone_surrogate(raw_station):
+    station = await raw_station("CP-ESC")
+    # A backslash, the text "ud800", then a lone low surrogate: it pairs with nothing.
+    await station.comm.send_to(
+        text_data='[2,"e1","DataTransfer",{"vendorId":"acme","data":"\\\\ud800\\udc00"}]'
+    )
+    reply = await station.reply("e1")
+    assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation"
+
+
+async def test_text_that_only_looks_like_an_escape_is_taken(raw_station):
+    station = await raw_station("CP-LOOK")
+    # A backslash and the text "u0000": plain text, which any database stores.
+    await station.comm.send_to(text_data='[2,"l1","DataTransfer",{"vendorId":"acme","data":"\\\\u0000"}]')
+    reply = await station.reply("l1")
+    assert reply[0] == 3
+    await committer().drain()
+    logged = await MessageLog.objects.aget(station_id="CP-LOOK", unique_id="l1", direction="in")
+    assert logged.payload["data"] == "\\u0000"
+
+
+async def test_a_reply_with_nul_is_taken_cleaned_and_recorded(raw_station):
+    station = await raw_station("CP-NULREPLY")
+    pk = await Station.objects.filter(station_id="CP-NULREPLY").values_list("pk", flat=True).aget()
+    sent = asyncio.create_task(
+        commands.command_send(
+            station=commands.Address(pk, "CP-NULREPLY"), action="GetConfiguration", payload={}
+        )
+    )
+    frame = json.loads(await station.comm.receive_from(timeout=5))
+    key = {"key": "Vendor\u0000Key", "readonly": True, "value": "a\u0000b"}
+    await station.comm.send_to(text_data=json.dumps([3, frame[1], {"configurationKey": [key]}]))
+    answer = await asyncio.wait_for(sent, 5)
+    assert answer["configurationKey"][0]["value"] == "a\ufffdb"
+    await committer().drain()
+    configuration = await Station.objects.values_list("configuration", flat=True).aget(pk=pk)
+    assert configuration["Vendor\ufffdKey"]["value"] == "a\ufffdb"
