@@ -65,6 +65,7 @@ _INVALID_CHAR = re.compile("[\x00\ud800-\udfff]")
 LATE_REPLY_SECONDS = 300
 
 _LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
+_LOG_ACTION_LENGTH = MessageLog._meta.get_field("action").max_length
 
 
 def _holds_invalid_text(value) -> bool:
@@ -266,6 +267,8 @@ class CentralSystem(ChargePoint):
             metrics.error_counted(direction, payload.get("errorCode"))
         if unstorable:  # wherever the station put it: the payload, the unique id, the action
             action, unique_id, payload = _storable(action), _storable(unique_id), _storable(payload)
+        # A station's action may be longer than any OCPP action, and than its column.
+        action = action[:_LOG_ACTION_LENGTH]
         row = (self.station.station_id, direction, message_type, action, unique_id, payload, at or utcnow())
         self._writer().add_row(Values(MessageLog, _LOG_COLUMNS, row))
         return unstorable

@@ -25,6 +25,8 @@ import orjson
 import psycopg
 import psycopg.sql
 from django.db import (
+    DataError,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -789,21 +791,29 @@ class GroupCommitter:
         finally:
             _observe(started, units, rows)
 
-    def _rows_alone(self, rows: list) -> None:
+    def _rows_alone(self, rows: list, *, refused: Exception | None = None) -> None:
         """Insert rows whose commit failed, in a transaction of their own; if
-        the database refuses one of them, in halves down to that row: the
-        message log of every station in the commit must not go with it."""
-        try:
-            with transaction.atomic():
-                Batch(rows).flush()
-        except Exception:
-            connection.close_if_unusable_or_obsolete()
-            if len(rows) == 1:
-                logger.exception("Writing a log row failed: %r", rows[0])
+        the database refuses one of them (`refused`: it did, in a commit of
+        these rows alone), in halves down to that row: the message log of
+        every station in the commit must not go with it. Any other failure
+        (the database down, read-only) is not tried row by row."""
+        if refused is None:
+            try:
+                with transaction.atomic():
+                    Batch(rows).flush()
                 return
-            half = len(rows) // 2
-            self._rows_alone(rows[:half])
-            self._rows_alone(rows[half:])
+            except (DataError, IntegrityError) as exc:
+                refused = exc
+                connection.close_if_unusable_or_obsolete()
+            except Exception:
+                logger.exception("Writing %d log rows failed", len(rows))
+                return
+        if len(rows) == 1:
+            logger.error("A log row the database refuses was dropped: %.500r", rows[0], exc_info=refused)
+            return
+        half = len(rows) // 2
+        self._rows_alone(rows[:half])
+        self._rows_alone(rows[half:])
 
     def _commit(self, units: list[Unit], rows: list) -> "Committed":
         """Run all units, and insert `rows`, in one transaction; if that fails,
@@ -819,10 +829,12 @@ class GroupCommitter:
             if len(units) <= 1 and not rows:
                 logger.exception("Write failed")
                 return [(False, exc)], [], []
+            # Rows alone, refused: the same commit again would be refused again.
+            refused = exc if not units and isinstance(exc, (DataError, IntegrityError)) else None
         # One bad unit must not fail the frames it happened to share a commit with.
         connection.close_if_unusable_or_obsolete()
         if rows:
-            self._rows_alone(rows)
+            self._rows_alone(rows, refused=refused)
         outcomes, after, later = [], [], []
         for unit in units:
             try:

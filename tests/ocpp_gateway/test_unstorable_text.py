@@ -120,3 +120,17 @@ async def test_a_reply_with_nul_is_taken_cleaned_and_recorded(raw_station):
     await committer().drain()
     configuration = await Station.objects.values_list("configuration", flat=True).aget(pk=pk)
     assert configuration["Vendor\ufffdKey"]["value"] == "a\ufffdb"
+
+
+async def test_an_action_longer_than_its_column_is_logged_cut(raw_station):
+    station = await raw_station("CP-LONG")
+    await station.comm.send_to(text_data=json.dumps([2, "long1", "X" * 100, {}]))
+    assert (await station.reply("long1"))[2] == "NotImplemented"
+    await committer().drain()
+    actions = [
+        a
+        async for a in MessageLog.objects.filter(station_id="CP-LONG", unique_id="long1").values_list(
+            "action", flat=True
+        )
+    ]
+    assert actions == ["X" * 64, "X" * 64]  # the CALL and its CALLERROR

@@ -103,6 +103,29 @@ async def test_a_log_row_the_database_refuses_loses_only_itself(writer):
     assert actions - {"bad\x00"} == {"r0", "r1", "r2", "r3", "r5", "r6", "9"}
 
 
+def test_log_rows_are_not_tried_one_by_one_when_the_database_fails_them_all(monkeypatch):
+    """Down or read-only, the database refuses every row: halving down to
+    each would be a transaction (and a traceback) per row."""
+    from django.db import OperationalError
+
+    from evpower.clock import utcnow
+    from ocpp_gateway.writer import Batch
+
+    flushes = []
+
+    def failing_flush(batch):
+        flushes.append(len(batch._values.get((MessageLog, _LOG_COLUMNS), [])))
+        raise OperationalError("the database is read-only")
+
+    monkeypatch.setattr(Batch, "flush", failing_flush)
+    rows = [
+        Values(MessageLog, _LOG_COLUMNS, ("W", "in", "CALL", f"r{n}", "", {}, utcnow())) for n in range(16)
+    ]
+    outcomes, _, _ = GroupCommitter()._commit([lambda batch: None], rows)  # as the writer thread runs it
+    assert [ok for ok, _ in outcomes] == [False]
+    assert flushes == [16, 16, 0]  # the commit, its rows alone, its unit alone
+
+
 async def test_state_kept_by_the_writer_outlives_a_commit(writer):
     seen = await writer.run(lambda batch: batch.kept(list).append(1) or list(batch.kept(list)))
     assert seen == [1]
