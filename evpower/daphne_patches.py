@@ -99,14 +99,15 @@ def _write_now(connection: tcp.Connection, data: bytes) -> None:
     the socket writable: per reply to a station, the socket registered for
     writing, one more turn of the loop, and registered off again (two
     epoll_ctl calls): about a tenth of the event loop at saturated
-    MeterValues (py-spy). A TLS connection, a connection being closed and
-    anything already buffered keep Twisted's way."""
+    MeterValues (py-spy). A TLS connection, a connection being closed or
+    aborted and anything already buffered keep Twisted's way."""
     if (
         type(data) is bytes
         and data
         and connection.connected
         and not connection.TLS
         and not connection.disconnecting
+        and not connection._aborting  # abortConnection: Twisted drops what is written after
         and not connection._writeDisconnected
         # Daphne leaves the HTTP channel registered as the socket's streaming
         # producer after a WebSocket upgrade; Twisted asks nothing of one

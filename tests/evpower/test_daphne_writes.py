@@ -24,6 +24,12 @@ class _Reactor:
     def removeWriter(self, writer) -> None:
         self.writers.discard(writer)
 
+    def removeReader(self, reader) -> None:
+        pass
+
+    def callLater(self, delay, func, *args) -> None:
+        pass  # (an abort's close: not run here)
+
 
 @pytest.fixture
 def pair():
@@ -111,3 +117,12 @@ def test_a_closing_connection_keeps_twisteds_way(pair):
     assert reactor.writers == {connection}
     connection.doWrite()
     assert peer.recv(100) == b"bye"
+
+
+def test_what_is_written_after_an_abort_is_dropped(pair):
+    connection, peer, _ = pair
+    connection.abortConnection()
+    connection.write(b"late")
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(100)
