@@ -54,10 +54,9 @@ class CallNotSent(ConnectionClosed):
 # them is taken cleaned; either way the frame keeps its log row, cleaned.
 # _UNSTORABLE is the cheap check on the wire text: it misses none, and also
 # matches valid surrogate pairs and an escaped backslash before "u0000";
-# _INVALID_CHAR, on the text as read, is exact (json.loads makes a valid
-# pair one character).
+# _storable, on the text as read, is exact: it changes only such text
+# (json.loads makes a valid pair one character).
 _UNSTORABLE = re.compile(r"\x00|\\u0000|\\ud[89a-f][0-9a-f]{2}", re.IGNORECASE)
-_INVALID_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 # How long the action of a call that got no reply in time is kept, so that a
@@ -66,16 +65,6 @@ LATE_REPLY_SECONDS = 300
 
 _LOG_COLUMNS = ("station_id", "direction", "message_type", "action", "unique_id", "payload", "created_at")
 _LOG_ACTION_LENGTH = MessageLog._meta.get_field("action").max_length
-
-
-def _holds_invalid_text(value) -> bool:
-    if isinstance(value, str):
-        return _INVALID_CHAR.search(value) is not None
-    if isinstance(value, dict):
-        return any(_holds_invalid_text(k) or _holds_invalid_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_invalid_text(v) for v in value)
-    return False
 
 
 def _storable(value):
@@ -139,7 +128,8 @@ class CentralSystem(ChargePoint):
 
         if isinstance(msg, Call):
             unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg, at)
-            if unstorable and _holds_invalid_text([msg.unique_id, msg.action, msg.payload]):
+            sent = [msg.unique_id, msg.action, msg.payload]
+            if unstorable and _storable(sent) != sent:
                 # No OCPP 1.6 string may hold these, and the database cannot store them.
                 error = OCPPCallError(
                     CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
