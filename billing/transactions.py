@@ -3,7 +3,6 @@ MeterValues (every sample kept, energy normalised to Wh, the meter moved with
 each commit, the live session's cost at most every LIVE_SESSION_SECONDS) and
 StopTransaction; and closing an abandoned one."""
 
-import json
 import logging
 import threading
 import time
@@ -30,7 +29,7 @@ from billing.sessions import (
     session_link,
     session_price_live,
 )
-from evpower.bulk import values_update
+from evpower.bulk import json_array, values_update
 from evpower.clock import utcnow
 from evpower.errors import Conflict
 from ocpp16.schemas import MAX_INTEGER
@@ -491,9 +490,7 @@ def _meters_advance(touched: dict, batch) -> list[int]:
 
 def _meters_json(touched: dict) -> str:
     """Each transaction's id, station pk, time and Wh, as _METERS_MOVE reads them."""
-    return json.dumps(
-        [[tx_id, station_pk, ts.isoformat(), int(wh)] for (station_pk, tx_id), (ts, wh) in touched.items()]
-    )
+    return json_array([(tx_id, station_pk, ts, int(wh)) for (station_pk, tx_id), (ts, wh) in touched.items()])
 
 
 def _meters_advance_portable(touched: dict) -> list[int]:
