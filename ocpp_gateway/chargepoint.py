@@ -128,8 +128,8 @@ class CentralSystem(ChargePoint):
 
         if isinstance(msg, Call):
             unstorable = self._log("in", 2, msg.action, msg.unique_id, msg.payload, raw_msg, at)
-            sent = [msg.unique_id, msg.action, msg.payload]
-            if unstorable and _storable(sent) != sent:
+            # (The frame's text gathered only when its wire text said so: not per frame.)
+            if unstorable and _storable(sent := [msg.unique_id, msg.action, msg.payload]) != sent:
                 # No OCPP 1.6 string may hold these, and the database cannot store them.
                 error = OCPPCallError(
                     CallErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
